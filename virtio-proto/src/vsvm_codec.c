@@ -15,8 +15,8 @@
  */
 #include "vsvm/vsvm_codec.h"
 
-#define OFF(t, f) ((__u32)__builtin_offsetof(struct t, f))
-#define SZ(t) ((__u32)sizeof(struct t))
+#define OFF(t, f) ((__u32) __builtin_offsetof(struct t, f))
+#define SZ(t)	  ((__u32)sizeof(struct t))
 
 static inline __u16 ld16(const __u8 *p)
 {
@@ -218,7 +218,9 @@ static int check_attr_value(__u32 type, __u64 value)
 		return value <= 1 ? 0 : -VSVM_ERR_VALUE;
 	case VSVM_ATTR_GRANULARITY:
 		return value >= VSVM_GRANULARITY_MIN &&
-		       value <= VSVM_GRANULARITY_MAX ? 0 : -VSVM_ERR_VALUE;
+				       value <= VSVM_GRANULARITY_MAX ?
+			       0 :
+			       -VSVM_ERR_VALUE;
 	case VSVM_ATTR_DEVICE_ACCESS:
 		return value <= VSVM_DEVICE_ACCESS_NONE ? 0 : -VSVM_ERR_VALUE;
 	}
@@ -268,8 +270,8 @@ static int dec_init(const __u8 *p, struct vsvm_request *req)
 	req->u.init.va_bits = va_bits;
 	if (req->u.init.major == 0)
 		return -VSVM_ERR_VALUE;
-	if (va_bits && (va_bits < VSVM_VA_BITS_MIN ||
-			va_bits > VSVM_VA_BITS_MAX))
+	if (va_bits &&
+	    (va_bits < VSVM_VA_BITS_MIN || va_bits > VSVM_VA_BITS_MAX))
 		return -VSVM_ERR_VALUE;
 	if (ld32(p + OFF(vsvm_cmd_init, flags)) ||
 	    ld32(p + OFF(vsvm_cmd_init, reserved)))
@@ -290,8 +292,7 @@ static int dec_map(const __u8 *p, struct vsvm_request *req)
 	req->u.map.runs = 0;
 	req->u.map.runs_wire = p + SZ(vsvm_cmd_map);
 
-	ret = vsvm_check_range(req->u.map.va, req->u.map.len,
-			       VSVM_VA_BITS_MAX);
+	ret = vsvm_check_range(req->u.map.va, req->u.map.len, VSVM_VA_BITS_MAX);
 	if (ret)
 		return ret;
 	if (!(prot & VSVM_PROT_READ) || (prot & ~VSVM_PROT_ALL) ||
@@ -394,8 +395,7 @@ static int dec_migrate(const __u8 *p, struct vsvm_request *req)
 	req->u.migrate.va = ld64(p + OFF(vsvm_cmd_migrate, va));
 	req->u.migrate.len = ld64(p + OFF(vsvm_cmd_migrate, len));
 	req->u.migrate.location = ld32(p + OFF(vsvm_cmd_migrate, location));
-	req->u.migrate.request_id =
-		ld32(p + OFF(vsvm_cmd_migrate, request_id));
+	req->u.migrate.request_id = ld32(p + OFF(vsvm_cmd_migrate, request_id));
 	nr = ld32(p + OFF(vsvm_cmd_migrate, nr_runs));
 	req->u.migrate.nr_runs = nr;
 	req->u.migrate.runs = 0;
@@ -412,7 +412,8 @@ static int dec_migrate(const __u8 *p, struct vsvm_request *req)
 	/* Data coming back to guest RAM needs somewhere to land. */
 	if (nr == 0)
 		return req->u.migrate.location == VSVM_LOC_SYSTEM ?
-			       -VSVM_ERR_COUNT : 0;
+			       -VSVM_ERR_COUNT :
+			       0;
 	return check_runs(req->u.migrate.runs_wire, nr, req->u.migrate.len);
 }
 
@@ -472,18 +473,15 @@ static const struct op_desc op_table[VSVM_CMD_NR] = {
 				   OFF(vsvm_cmd_fault_reply, nr),
 				   SZ(vsvm_fault_resolution),
 				   VSVM_MAX_FAULT_BATCH, 1, dec_fault_reply },
-	[VSVM_CMD_SET_ATTR] = { SZ(vsvm_cmd_attr),
-				OFF(vsvm_cmd_attr, nr_attrs), SZ(vsvm_attr),
-				VSVM_MAX_ATTRS, 1, dec_attr },
-	[VSVM_CMD_GET_ATTR] = { SZ(vsvm_cmd_attr),
-				OFF(vsvm_cmd_attr, nr_attrs), SZ(vsvm_attr),
-				VSVM_MAX_ATTRS, 1, dec_attr },
+	[VSVM_CMD_SET_ATTR] = { SZ(vsvm_cmd_attr), OFF(vsvm_cmd_attr, nr_attrs),
+				SZ(vsvm_attr), VSVM_MAX_ATTRS, 1, dec_attr },
+	[VSVM_CMD_GET_ATTR] = { SZ(vsvm_cmd_attr), OFF(vsvm_cmd_attr, nr_attrs),
+				SZ(vsvm_attr), VSVM_MAX_ATTRS, 1, dec_attr },
 	[VSVM_CMD_PREFETCH] = { SZ(vsvm_cmd_prefetch), 0, 0, 0, 0,
 				dec_prefetch },
 	[VSVM_CMD_MIGRATE] = { SZ(vsvm_cmd_migrate),
-			       OFF(vsvm_cmd_migrate, nr_runs),
-			       SZ(vsvm_gpa_run), VSVM_MAX_MAP_RUNS, 0,
-			       dec_migrate },
+			       OFF(vsvm_cmd_migrate, nr_runs), SZ(vsvm_gpa_run),
+			       VSVM_MAX_MAP_RUNS, 0, dec_migrate },
 	[VSVM_CMD_LAUNCH] = { SZ(vsvm_cmd_launch), 0, 0, 0, 0, dec_launch },
 	[VSVM_CMD_DESTROY] = { SZ(vsvm_cmd_empty), 0, 0, 0, 0, dec_empty },
 	[VSVM_CMD_QUERY] = { SZ(vsvm_cmd_empty), 0, 0, 0, 0, dec_empty },
@@ -497,8 +495,7 @@ static const struct op_desc op_table[VSVM_CMD_NR] = {
  *
  * Return: the command's length in bytes, or a negated enum vsvm_status.
  */
-int vsvm_decode_request(const void *buf, __u32 avail,
-			struct vsvm_request *req)
+int vsvm_decode_request(const void *buf, __u32 avail, struct vsvm_request *req)
 {
 	const __u8 *p = (const __u8 *)buf;
 	const struct op_desc *d;
@@ -544,8 +541,8 @@ void vsvm_request_run(const struct vsvm_request *req, __u32 i,
 void vsvm_request_resolution(const struct vsvm_request *req, __u32 i,
 			     struct vsvm_resolution *out)
 {
-	const __u8 *e = req->u.fault_reply.res_wire +
-			i * SZ(vsvm_fault_resolution);
+	const __u8 *e =
+		req->u.fault_reply.res_wire + i * SZ(vsvm_fault_resolution);
 
 	out->id = ld32(e + OFF(vsvm_fault_resolution, id));
 	out->status = ld32(e + OFF(vsvm_fault_resolution, status));
@@ -614,8 +611,7 @@ int vsvm_stream_next(struct vsvm_stream *s, struct vsvm_request *req)
  * command.  A stream longer than VSVM_MAX_SUBMIT_BYTES is -VSVM_ERR_LENGTH.
  */
 int vsvm_stream_validate(const void *buf, __u32 len, __u32 num_devices,
-			 __u32 *nr_cmds, __u32 *reply_bytes,
-			 __u32 *bad_index)
+			 __u32 *nr_cmds, __u32 *reply_bytes, __u32 *bad_index)
 {
 	struct vsvm_request req;
 	struct vsvm_stream s;
@@ -654,8 +650,7 @@ __u32 vsvm_reply_size(const struct vsvm_request *req, __u32 num_devices)
 	switch (req->op) {
 	case VSVM_CMD_INIT:
 	case VSVM_CMD_QUERY:
-		return SZ(vsvm_reply_init) +
-		       num_devices * SZ(vsvm_device_info);
+		return SZ(vsvm_reply_init) + num_devices * SZ(vsvm_device_info);
 	case VSVM_CMD_EVENT_WAIT:
 		return SZ(vsvm_reply_event_wait) +
 		       req->u.wait.max_events * SZ(vsvm_event);
@@ -830,11 +825,12 @@ int vsvm_encode_request(struct vsvm_writer *w, const struct vsvm_request *req)
 
 	if (req->op == 0 || req->op >= VSVM_CMD_NR)
 		return -VSVM_ERR_OPCODE;
-	nr = req->op == VSVM_CMD_MAP ? req->u.map.nr_runs :
-	     req->op == VSVM_CMD_MIGRATE ? req->u.migrate.nr_runs :
+	nr = req->op == VSVM_CMD_MAP	     ? req->u.map.nr_runs :
+	     req->op == VSVM_CMD_MIGRATE     ? req->u.migrate.nr_runs :
 	     req->op == VSVM_CMD_FAULT_REPLY ? req->u.fault_reply.nr :
 	     req->op == VSVM_CMD_SET_ATTR || req->op == VSVM_CMD_GET_ATTR ?
-						req->u.attr.nr_attrs : 0;
+					       req->u.attr.nr_attrs :
+					       0;
 	if (nr > op_table[req->op].max_elems)
 		return -VSVM_ERR_COUNT;
 	len = request_len(req);
@@ -1068,8 +1064,7 @@ static void put_response_body(__u8 *p, const struct vsvm_response *rsp)
  *
  * Return: bytes written, or a negated enum vsvm_status.
  */
-int vsvm_encode_response(struct vsvm_writer *w,
-			 const struct vsvm_response *rsp)
+int vsvm_encode_response(struct vsvm_writer *w, const struct vsvm_response *rsp)
 {
 	struct vsvm_response check;
 	__u32 len;
@@ -1109,8 +1104,7 @@ static int dec_reply_body(const __u8 *p, __u32 len, struct vsvm_response *rsp)
 			return -VSVM_ERR_LENGTH;
 		rsp->u.init.major = ld16(p + OFF(vsvm_reply_init, major));
 		rsp->u.init.minor = ld16(p + OFF(vsvm_reply_init, minor));
-		rsp->u.init.features =
-			ld32(p + OFF(vsvm_reply_init, features));
+		rsp->u.init.features = ld32(p + OFF(vsvm_reply_init, features));
 		rsp->u.init.va_bits = ld32(p + OFF(vsvm_reply_init, va_bits));
 		rsp->u.init.num_devices =
 			ld32(p + OFF(vsvm_reply_init, num_devices));
@@ -1156,7 +1150,8 @@ static int dec_reply_body(const __u8 *p, __u32 len, struct vsvm_response *rsp)
 		for (i = 0; i < rsp->u.wait.nr_events; i++) {
 			struct vsvm_event_val ev;
 			int ret = load_event(rsp->u.wait.events_wire +
-						     i * SZ(vsvm_event), &ev);
+						     i * SZ(vsvm_event),
+					     &ev);
 
 			if (ret)
 				return ret;
@@ -1190,7 +1185,8 @@ static int dec_reply_body(const __u8 *p, __u32 len, struct vsvm_response *rsp)
 			int ret;
 
 			load_attr(rsp->u.get_attr.attrs_wire +
-					  i * SZ(vsvm_attr), &a);
+					  i * SZ(vsvm_attr),
+				  &a);
 			if (a.type == 0 || a.type >= VSVM_ATTR_NR)
 				return -VSVM_ERR_VALUE;
 			if (a.flags & ~VSVM_ATTR_F_MIXED)
@@ -1208,7 +1204,8 @@ static int dec_reply_body(const __u8 *p, __u32 len, struct vsvm_response *rsp)
 		rsp->u.prefetch.bytes =
 			ld64(p + OFF(vsvm_reply_prefetch, bytes));
 		return ld32(p + OFF(vsvm_reply_prefetch, reserved)) ?
-			       -VSVM_ERR_RESERVED : 0;
+			       -VSVM_ERR_RESERVED :
+			       0;
 	case VSVM_CMD_MIGRATE:
 		if (len != SZ(vsvm_reply_migrate))
 			return -VSVM_ERR_LENGTH;
@@ -1302,12 +1299,11 @@ static int check_caps(const struct vsvm_caps *c)
 		return -VSVM_ERR_VALUE;
 	if (c->max_contexts == 0 || c->max_cmds == 0 ||
 	    c->max_cmds > VSVM_MAX_CMDS || c->max_launches == 0 ||
-	    c->max_ranges == 0 ||
-	    c->max_submit_bytes < SZ(vsvm_cmd_launch) ||
+	    c->max_ranges == 0 || c->max_submit_bytes < SZ(vsvm_cmd_launch) ||
 	    c->max_submit_bytes > VSVM_MAX_SUBMIT_BYTES ||
 	    c->max_fault_batch == 0 ||
-	    c->max_fault_batch > VSVM_MAX_FAULT_BATCH ||
-	    c->max_map_runs == 0 || c->max_map_runs > VSVM_MAX_MAP_RUNS)
+	    c->max_fault_batch > VSVM_MAX_FAULT_BATCH || c->max_map_runs == 0 ||
+	    c->max_map_runs > VSVM_MAX_MAP_RUNS)
 		return -VSVM_ERR_COUNT;
 	return 0;
 }
@@ -1334,7 +1330,9 @@ int vsvm_decode_capset(const void *buf, __u32 avail, struct vsvm_caps *caps)
 	if (ld32(p + OFF(vsvm_capset, magic)) != VSVM_CAPSET_MAGIC)
 		return -VSVM_ERR_VALUE;
 	size = ld32(p + OFF(vsvm_capset, size));
-	if (size < SZ(vsvm_capset) || size > avail || size % 8)
+	/* The size is returned as an int: it must stay positive. */
+	if (size < SZ(vsvm_capset) || size > avail || size % 8 ||
+	    size > 0x7fffffffu)
 		return -VSVM_ERR_LENGTH;
 	caps->major = ld16(p + OFF(vsvm_capset, major));
 	caps->minor = ld16(p + OFF(vsvm_capset, minor));

@@ -1,0 +1,673 @@
+// SPDX-License-Identifier: MIT
+/*
+ * context.c - apply a guest process's svm commands to its context.
+ *
+ * Copyright (C) 2026 The vsvm authors
+ *
+ * One function per command, each given a command the codec has validated
+ * (syntax) and checking what needs the context (state, va_bits, devices,
+ * the memory table, limits).  A handler that fails changes nothing and
+ * returns the status; svm.c then cancels the rest of the submission.
+ * Locking: see context.h.  Every handler but DESTROY runs under ctx->lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+
+#define SZ_2M (2ull << 20)
+
+/* Packed attributes in vp_range_val.word[0]; word[1] is accessed-by. */
+#define ATTR_LOC(w) ((uint32_t)(w))
+#define ATTR_READ_MOSTLY(w) ((uint32_t)((w) >> 32) & 0xff)
+#define ATTR_GRAN(w) ((uint32_t)((w) >> 40) & 0xff)
+#define ATTR_ACCESS(w) ((uint32_t)((w) >> 48) & 0xff)
+#define ATTR_PACK(loc, rm, gran, acc)                                        \
+	((uint64_t)(loc) | (uint64_t)(rm) << 32 | (uint64_t)(gran) << 40 |   \
+	 (uint64_t)(acc) << 48)
+#define ATTR_DEFAULT_GRAN 21
+
+static const struct vp_range_val attr_default = {
+	.word = { ATTR_PACK(VSVM_LOC_UNSET, 0, ATTR_DEFAULT_GRAN,
+			    VSVM_DEVICE_ACCESS_RW), 0 },
+};
+
+static const struct vp_device_ops *dev_ops(struct vp_ctx *ctx, uint32_t i)
+{
+	return ctx->cfg->devices[i]->ops;
+}
+
+struct vp_ctx *vp_ctx_create(struct vp_svm *svm, const struct vp_svm_config *cfg,
+			     const struct vp_memtable *mt, uint32_t id,
+			     bool capset_bound)
+{
+	struct vp_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		return NULL;
+	ctx->svm = svm;
+	ctx->cfg = cfg;
+	ctx->mt = mt;
+	ctx->id = id;
+	ctx->capset_bound = capset_bound;
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_cond_init(&ctx->cond, NULL);
+	vp_range_map_init(&ctx->maps, true, cfg->max_ranges);
+	vp_range_map_init(&ctx->attrs, false, cfg->max_ranges);
+	return ctx;
+}
+
+void vp_ctx_free(struct vp_ctx *ctx)
+{
+	vp_ctx_reset(ctx);
+	pthread_cond_destroy(&ctx->cond);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}
+
+/* Remove every PTE of [va, va + len) on every device; ctx->lock held. */
+static void unmap_all_devices(struct vp_ctx *ctx, uint64_t va, uint64_t len)
+{
+	uint32_t i;
+
+	for (i = 0; i < ctx->cfg->num_devices; i++)
+		dev_ops(ctx, i)->vm_unmap(ctx->vms[i], va, len);
+}
+
+void vp_ctx_reset(struct vp_ctx *ctx)
+{
+	struct vp_submit *s;
+	uint32_t i;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->initialised) {
+		pthread_mutex_unlock(&ctx->lock);
+		return;
+	}
+	ctx->dying = true;
+	s = vp_ctx_cancel_faults(ctx);
+	for (i = 0; i < ctx->cfg->num_devices; i++)
+		dev_ops(ctx, i)->vm_cancel(ctx->vms[i]);
+	pthread_mutex_unlock(&ctx->lock);
+	if (s)
+		s->complete(s);
+	pthread_mutex_lock(&ctx->lock);
+	/* Cancelled launches end at their next chunk, or in the fault path. */
+	while (ctx->launches)
+		pthread_cond_wait(&ctx->cond, &ctx->lock);
+	for (i = 0; i < ctx->cfg->num_devices; i++) {
+		dev_ops(ctx, i)->vm_destroy(ctx->vms[i]);
+		ctx->vms[i] = NULL;
+	}
+	vp_range_map_clear(&ctx->maps);
+	vp_range_map_clear(&ctx->attrs);
+	ctx->last_unmap_seq = 0;
+	ctx->hist_len = 0;
+	ctx->hist_next = 0;
+	ctx->initialised = false;
+	ctx->dying = false;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+void vp_ctx_drop_mappings(struct vp_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->initialised) {
+		vp_range_map_clear(&ctx->maps);
+		unmap_all_devices(ctx, 0, 1ull << ctx->va_bits);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+static void fill_devices(struct vp_ctx *ctx, struct vsvm_device_val *dv)
+{
+	struct vp_device_info info;
+	struct vp_vm_stats st;
+	uint32_t i;
+
+	for (i = 0; i < ctx->cfg->num_devices; i++) {
+		dev_ops(ctx, i)->info(ctx->cfg->devices[i], &info);
+		dev_ops(ctx, i)->vm_stats(ctx->vms[i], &st);
+		dv[i].mem_size = info.mem_size;
+		/* Page tables live in device memory, like a real GPU's. */
+		dv[i].mem_used = st.pt_bytes;
+		dv[i].exec_units = info.exec_units;
+	}
+}
+
+static int reply_init(struct vp_ctx *ctx, uint16_t op, struct vsvm_writer *w)
+{
+	struct vsvm_device_val dv[VSVM_MAX_DEVICES];
+	struct vsvm_response rsp = { .op = op };
+
+	fill_devices(ctx, dv);
+	rsp.u.init.major = VSVM_PROTO_MAJOR;
+	rsp.u.init.minor = ctx->minor;
+	rsp.u.init.features = VSVM_F_HUGE_2M;
+	rsp.u.init.va_bits = ctx->va_bits;
+	rsp.u.init.num_devices = ctx->cfg->num_devices;
+	rsp.u.init.page_sizes = VSVM_PAGE_SIZE | SZ_2M;
+	rsp.u.init.devices = dv;
+	return vsvm_encode_response(w, &rsp) < 0 ? -VSVM_ERR_UNSPEC : 0;
+}
+
+static int cmd_init(struct vp_ctx *ctx, const struct vsvm_request *req,
+		    struct vsvm_writer *w)
+{
+	uint32_t va_bits = req->u.init.va_bits, i;
+	int ret;
+
+	if (ctx->initialised)
+		return -VSVM_ERR_STATE;
+	if (req->u.init.major != VSVM_PROTO_MAJOR)
+		return -VSVM_ERR_VERSION;
+	if (!va_bits)
+		va_bits = ctx->cfg->va_bits;
+	if (va_bits > ctx->cfg->va_bits)
+		return -VSVM_ERR_LIMIT;
+	for (i = 0; i < ctx->cfg->num_devices; i++) {
+		ret = dev_ops(ctx, i)->vm_create(ctx->cfg->devices[i], va_bits,
+						 ctx, vp_ctx_fault,
+						 &ctx->vms[i]);
+		if (ret)
+			goto err_destroy;
+	}
+	ctx->va_bits = va_bits;
+	/* min(guest, host); the host serves minor VSVM_PROTO_MINOR. */
+	ctx->minor = VSVM_PROTO_MINOR;
+	if (req->u.init.minor + 0u < ctx->minor + 0u)
+		ctx->minor = req->u.init.minor;
+	ctx->initialised = true;
+	return reply_init(ctx, VSVM_CMD_INIT, w);
+
+err_destroy:
+	while (i--) {
+		dev_ops(ctx, i)->vm_destroy(ctx->vms[i]);
+		ctx->vms[i] = NULL;
+	}
+	return -VSVM_ERR_NOMEM;
+}
+
+/* Did an UNMAP newer than seq overlap [start, end)?  (protocol: STALE) */
+static bool map_is_stale(struct vp_ctx *ctx, uint64_t seq, uint64_t start,
+			 uint64_t end)
+{
+	uint32_t i;
+
+	if (seq >= ctx->last_unmap_seq)
+		return false;
+	/* The history lost some UNMAPs newer than seq: be conservative. */
+	if (ctx->hist_len == VP_UNMAP_HISTORY) {
+		uint32_t oldest = ctx->hist_next;
+
+		if (ctx->hist[oldest].seq > seq + 1)
+			return true;
+	}
+	for (i = 0; i < ctx->hist_len; i++) {
+		const struct vp_unmap_rec *u = &ctx->hist[i];
+
+		if (u->seq > seq && u->start < end && start < u->end)
+			return true;
+	}
+	return false;
+}
+
+static int cmd_map(struct vp_ctx *ctx, const struct vsvm_request *req,
+		   struct vsvm_writer *w)
+{
+	uint64_t va = req->u.map.va, end = va + req->u.map.len, cur;
+	struct vp_range_val val = { .word = { req->u.map.prot, 0 } };
+	uint64_t hva[VSVM_MAX_MAP_RUNS];
+	struct vp_range_map *m = &ctx->maps;
+	struct vsvm_run run;
+	uint32_t i;
+
+	if (vsvm_check_range(va, req->u.map.len, ctx->va_bits))
+		return -VSVM_ERR_RANGE;
+	if (req->u.map.nr_runs > VSVM_MAX_MAP_RUNS)
+		return -VSVM_ERR_LIMIT;
+	if (m->limit && m->count + 2 * req->u.map.nr_runs + 2 > m->limit)
+		return -VSVM_ERR_LIMIT;
+	if (map_is_stale(ctx, req->u.map.inval_seq, va, end)) {
+		ctx->stats.map_stale++;
+		return -VSVM_ERR_STALE;
+	}
+	/* Every GPA must be guest RAM of this VM before anything changes. */
+	for (i = 0; i < req->u.map.nr_runs; i++) {
+		vsvm_request_run(req, i, &run);
+		hva[i] = (uint64_t)(uintptr_t)vp_memtable_gpa(ctx->mt, run.gpa,
+							      run.len);
+		if (!hva[i])
+			return -VSVM_ERR_RANGE;
+	}
+	/* A remap replaces: old PTEs go (and drain) before new ones exist. */
+	if (vp_range_map_first_after(m, va) &&
+	    vp_range_map_first_after(m, va)->start < end)
+		unmap_all_devices(ctx, va, req->u.map.len);
+	for (i = 0, cur = va; i < req->u.map.nr_runs; i++) {
+		vsvm_request_run(req, i, &run);
+		val.base = hva[i];
+		if (vp_range_map_set(m, cur, cur + run.len, &val)) {
+			/* Leave the range unmapped: devices fault, safely. */
+			vp_range_map_remove(m, va, end);
+			return -VSVM_ERR_NOMEM;
+		}
+		cur += run.len;
+	}
+	ctx->stats.maps++;
+	ctx->stats.map_bytes += req->u.map.len;
+	return vsvm_encode_response(w, &(struct vsvm_response){
+					       .op = VSVM_CMD_MAP }) < 0 ?
+		       -VSVM_ERR_UNSPEC :
+		       0;
+}
+
+static int cmd_unmap(struct vp_ctx *ctx, const struct vsvm_request *req,
+		     struct vsvm_writer *w)
+{
+	uint64_t va = req->u.unmap.va, len = req->u.unmap.len;
+	struct vp_unmap_rec *u;
+
+	if (vsvm_check_range(va, len, ctx->va_bits))
+		return -VSVM_ERR_RANGE;
+	if (req->u.unmap.seq <= ctx->last_unmap_seq)
+		return -VSVM_ERR_SEQ;
+	if (vp_range_map_remove(&ctx->maps, va, va + len) < 0)
+		return -VSVM_ERR_NOMEM;
+	/* Returns when no device access can reach the old pages. */
+	unmap_all_devices(ctx, va, len);
+	ctx->last_unmap_seq = req->u.unmap.seq;
+	u = &ctx->hist[ctx->hist_next];
+	u->seq = req->u.unmap.seq;
+	u->start = va;
+	u->end = va + len;
+	ctx->hist_next = (ctx->hist_next + 1) % VP_UNMAP_HISTORY;
+	if (ctx->hist_len < VP_UNMAP_HISTORY)
+		ctx->hist_len++;
+	ctx->stats.unmaps++;
+	return vsvm_encode_response(w, &(struct vsvm_response){
+					       .op = VSVM_CMD_UNMAP }) < 0 ?
+		       -VSVM_ERR_UNSPEC :
+		       0;
+}
+
+static int check_attr_devices(struct vp_ctx *ctx, const struct vsvm_attr_val *a)
+{
+	uint32_t n = ctx->cfg->num_devices;
+
+	if (a->type == VSVM_ATTR_PREFERRED_LOC && a->value < VSVM_MAX_DEVICES &&
+	    a->value >= n)
+		return -VSVM_ERR_NODEV;
+	if (a->type == VSVM_ATTR_ACCESSED_BY && n < 64 && (a->value >> n))
+		return -VSVM_ERR_NODEV;
+	return 0;
+}
+
+static void apply_attr(struct vp_range_val *v, const struct vsvm_attr_val *a)
+{
+	uint64_t w = v->word[0];
+	uint32_t loc = ATTR_LOC(w), rm = ATTR_READ_MOSTLY(w);
+	uint32_t gran = ATTR_GRAN(w), acc = ATTR_ACCESS(w);
+
+	switch (a->type) {
+	case VSVM_ATTR_PREFERRED_LOC:
+		loc = (uint32_t)a->value;
+		break;
+	case VSVM_ATTR_ACCESSED_BY:
+		v->word[1] = a->value;
+		break;
+	case VSVM_ATTR_READ_MOSTLY:
+		rm = (uint32_t)a->value;
+		break;
+	case VSVM_ATTR_GRANULARITY:
+		gran = (uint32_t)a->value;
+		break;
+	case VSVM_ATTR_DEVICE_ACCESS:
+		acc = (uint32_t)a->value;
+		break;
+	}
+	v->word[0] = ATTR_PACK(loc, rm, gran, acc);
+}
+
+static bool is_default(const struct vp_range_val *v)
+{
+	return v->word[0] == attr_default.word[0] &&
+	       v->word[1] == attr_default.word[1];
+}
+
+/*
+ * One piece of a SET_ATTR: old value (or the default in a gap) with the
+ * command's attributes applied.  Default-valued pieces are removed so the
+ * map holds only what differs from the defaults.
+ */
+static int set_attr_piece(struct vp_ctx *ctx, const struct vsvm_request *req,
+			  uint64_t start, uint64_t end,
+			  const struct vp_range_val *old)
+{
+	struct vp_range_val v = *old;
+	struct vsvm_attr_val a;
+	uint32_t i;
+
+	for (i = 0; i < req->u.attr.nr_attrs; i++) {
+		vsvm_request_attr(req, i, &a);
+		apply_attr(&v, &a);
+	}
+	if (is_default(&v))
+		return vp_range_map_remove(&ctx->attrs, start, end) < 0 ?
+			       -VSVM_ERR_NOMEM : 0;
+	switch (vp_range_map_set(&ctx->attrs, start, end, &v)) {
+	case 0:
+		return 0;
+	case -ENOSPC:
+		return -VSVM_ERR_LIMIT;
+	}
+	return -VSVM_ERR_NOMEM;
+}
+
+static int cmd_set_attr(struct vp_ctx *ctx, const struct vsvm_request *req,
+			struct vsvm_writer *w)
+{
+	uint64_t cur = req->u.attr.va, end = cur + req->u.attr.len;
+	struct vsvm_attr_val a;
+	uint32_t i;
+	int ret;
+
+	if (vsvm_check_range(cur, req->u.attr.len, ctx->va_bits))
+		return -VSVM_ERR_RANGE;
+	for (i = 0; i < req->u.attr.nr_attrs; i++) {
+		vsvm_request_attr(req, i, &a);
+		ret = check_attr_devices(ctx, &a);
+		if (ret)
+			return ret;
+	}
+	/* Walk entries and gaps in order; each piece is set on its own. */
+	while (cur < end) {
+		const struct vp_range *r =
+			vp_range_map_first_after(&ctx->attrs, cur);
+		struct vp_range_val old = attr_default;
+		uint64_t stop = end;
+
+		if (r && r->start <= cur) {
+			old = r->val;
+			stop = r->end < end ? r->end : end;
+		} else if (r && r->start < end) {
+			stop = r->start;
+		}
+		ret = set_attr_piece(ctx, req, cur, stop, &old);
+		if (ret)
+			return ret;
+		cur = stop;
+	}
+	/* Access limits may have shrunk: re-fault under the new rules. */
+	unmap_all_devices(ctx, req->u.attr.va, req->u.attr.len);
+	return vsvm_encode_response(w, &(struct vsvm_response){
+					       .op = VSVM_CMD_SET_ATTR }) < 0 ?
+		       -VSVM_ERR_UNSPEC :
+		       0;
+}
+
+static uint64_t attr_value(const struct vp_range_val *v, uint32_t type)
+{
+	switch (type) {
+	case VSVM_ATTR_PREFERRED_LOC:
+		return ATTR_LOC(v->word[0]);
+	case VSVM_ATTR_ACCESSED_BY:
+		return v->word[1];
+	case VSVM_ATTR_READ_MOSTLY:
+		return ATTR_READ_MOSTLY(v->word[0]);
+	case VSVM_ATTR_GRANULARITY:
+		return ATTR_GRAN(v->word[0]);
+	}
+	return ATTR_ACCESS(v->word[0]);
+}
+
+static int cmd_get_attr(struct vp_ctx *ctx, const struct vsvm_request *req,
+			struct vsvm_writer *w)
+{
+	struct vsvm_response rsp = { .op = VSVM_CMD_GET_ATTR };
+	uint64_t va = req->u.attr.va, end = va + req->u.attr.len;
+	struct vsvm_attr_val out[VSVM_MAX_ATTRS];
+	const struct vp_range *r;
+	uint32_t i;
+
+	if (vsvm_check_range(va, req->u.attr.len, ctx->va_bits))
+		return -VSVM_ERR_RANGE;
+	for (i = 0; i < req->u.attr.nr_attrs; i++) {
+		struct vsvm_attr_val a;
+		uint64_t cur = va, first;
+		bool mixed = false;
+
+		vsvm_request_attr(req, i, &a);
+		r = vp_range_map_find(&ctx->attrs, va);
+		first = attr_value(r ? &r->val : &attr_default, a.type);
+		/* Every entry and every gap of the range must agree. */
+		for (r = vp_range_map_first_after(&ctx->attrs, va);
+		     r && r->start < end && !mixed; r = vp_range_map_next(r)) {
+			if (r->start > cur &&
+			    attr_value(&attr_default, a.type) != first)
+				mixed = true;
+			if (attr_value(&r->val, a.type) != first)
+				mixed = true;
+			cur = r->end;
+		}
+		if (cur < end && attr_value(&attr_default, a.type) != first)
+			mixed = true;
+		out[i] = (struct vsvm_attr_val){
+			.type = a.type,
+			.flags = mixed ? VSVM_ATTR_F_MIXED : 0,
+			.value = first,
+		};
+	}
+	rsp.u.get_attr.nr_attrs = req->u.attr.nr_attrs;
+	rsp.u.get_attr.attrs = out;
+	return vsvm_encode_response(w, &rsp) < 0 ? -VSVM_ERR_UNSPEC : 0;
+}
+
+/*
+ * Without device memory (VSVM_F_DEVICE_MEMORY not offered) a prefetch
+ * cannot move data; it makes the range mapped where it will be used, so
+ * the first kernel does not fault.  Caller holds ctx->lock.
+ */
+static uint64_t prefetch_map(struct vp_ctx *ctx, uint64_t va, uint64_t end,
+			     uint64_t devmask)
+{
+	const struct vp_range *r;
+	uint64_t bytes = 0;
+	uint32_t d;
+
+	for (r = vp_range_map_first_after(&ctx->maps, va); r && r->start < end;
+	     r = vp_range_map_next(r)) {
+		uint64_t s = r->start > va ? r->start : va;
+		uint64_t e = r->end < end ? r->end : end;
+		uint32_t prot = (uint32_t)r->val.word[0];
+		const struct vp_range *a = vp_range_map_find(&ctx->attrs, s);
+
+		if (a && ATTR_ACCESS(a->val.word[0]) != VSVM_DEVICE_ACCESS_RW)
+			continue;	/* limited ranges map page by page */
+		for (d = 0; d < ctx->cfg->num_devices; d++) {
+			if (!(devmask & (1ull << d)))
+				continue;
+			if (dev_ops(ctx, d)->vm_map(
+				    ctx->vms[d], s, e - s,
+				    (void *)(uintptr_t)vp_range_base_at(
+					    &ctx->maps, r, s),
+				    prot))
+				continue;
+			bytes += e - s;
+		}
+	}
+	return bytes;
+}
+
+static int cmd_prefetch(struct vp_ctx *ctx, const struct vsvm_request *req,
+			struct vsvm_writer *w, struct vp_submit **deliver)
+{
+	struct vsvm_response rsp = { .op = VSVM_CMD_PREFETCH };
+	uint64_t va = req->u.prefetch.va, len = req->u.prefetch.len;
+	uint32_t loc = req->u.prefetch.location;
+	uint64_t devmask, bytes;
+
+	if (vsvm_check_range(va, len, ctx->va_bits))
+		return -VSVM_ERR_RANGE;
+	if (loc != VSVM_LOC_SYSTEM && loc >= ctx->cfg->num_devices)
+		return -VSVM_ERR_NODEV;
+	if (loc == VSVM_LOC_SYSTEM) {
+		const struct vp_range *a = vp_range_map_find(&ctx->attrs, va);
+
+		devmask = a ? a->val.word[1] : 0;
+	} else {
+		devmask = 1ull << loc;
+	}
+	bytes = prefetch_map(ctx, va, va + len, devmask);
+	if (req->u.prefetch.flags & VSVM_PREFETCH_F_ASYNC) {
+		struct vsvm_event_val ev = {
+			.type = VSVM_EVENT_PREFETCH_DONE,
+			.va = va,
+			.len = len,
+			.device = loc,
+			.arg = VSVM_OK,
+		};
+
+		if (++ctx->next_token == 0)
+			ctx->next_token = 1;
+		ev.id = ctx->next_token;
+		rsp.u.prefetch.token = ev.id;
+		vp_ctx_queue_event(ctx, &ev);
+		*deliver = vp_ctx_deliver_events(ctx);
+	} else {
+		rsp.u.prefetch.bytes = bytes;
+	}
+	return vsvm_encode_response(w, &rsp) < 0 ? -VSVM_ERR_UNSPEC : 0;
+}
+
+struct vp_ctx_launch {
+	struct vp_launch l;
+	struct vp_ctx *ctx;
+	struct vp_submit *s;
+};
+
+static void launch_done(struct vp_launch *l)
+{
+	struct vp_ctx_launch *cl = l->priv;
+	struct vp_ctx *ctx = cl->ctx;
+	struct vsvm_response rsp = {
+		.op = VSVM_CMD_LAUNCH,
+		.status = (uint16_t)(l->status ? -l->status : VSVM_OK),
+		.u.launch = { l->result, l->fault_va, l->faults,
+			      l->elapsed_ns },
+	};
+	struct vp_submit *s = cl->s;
+
+	free(cl);
+	vp_submit_finish(s, &rsp);
+	pthread_mutex_lock(&ctx->lock);
+	ctx->launches--;
+	pthread_cond_broadcast(&ctx->cond);
+	pthread_mutex_unlock(&ctx->lock);
+	/* After the count dropped, ctx may be freed: touch only s now. */
+	s->complete(s);
+}
+
+static int cmd_launch(struct vp_ctx *ctx, const struct vsvm_request *req,
+		      struct vsvm_writer *w, struct vp_submit *s)
+{
+	uint32_t dev = req->u.launch.device;
+	struct vp_ctx_launch *cl;
+
+	if (dev >= ctx->cfg->num_devices)
+		return -VSVM_ERR_NODEV;
+	if (ctx->launches >= ctx->cfg->max_launches)
+		return -VSVM_ERR_LIMIT;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return -VSVM_ERR_NOMEM;
+	cl->ctx = ctx;
+	cl->s = s;
+	cl->l.kernel = req->u.launch.kernel;
+	cl->l.nr_args = req->u.launch.nr_args;
+	memcpy(cl->l.args, req->u.launch.args, sizeof(cl->l.args));
+	cl->l.done = launch_done;
+	cl->l.priv = cl;
+	s->reply_len = w->off;
+	ctx->launches++;
+	ctx->stats.launches++;
+	if (dev_ops(ctx, dev)->launch(ctx->vms[dev], &cl->l)) {
+		ctx->launches--;
+		free(cl);
+		return -VSVM_ERR_NOMEM;
+	}
+	return 1;
+}
+
+/**
+ * vp_ctx_apply - apply one validated command to a context
+ * @ctx: the context
+ * @req: the decoded command
+ * @w: the reply stream writer
+ * @s: the submission (for commands that park)
+ *
+ * Return: 0 (reply written), 1 (parked) or a negated vsvm_status.
+ */
+int vp_ctx_apply(struct vp_ctx *ctx, const struct vsvm_request *req,
+		 struct vsvm_writer *w, struct vp_submit *s)
+{
+	struct vp_submit *deliver = NULL;
+	int ret;
+
+	if (req->op == VSVM_CMD_DESTROY) {
+		vp_ctx_reset(ctx);
+		return vsvm_encode_response(w, &(struct vsvm_response){
+						       .op = VSVM_CMD_DESTROY }) < 0 ?
+			       -VSVM_ERR_UNSPEC :
+			       0;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	if (req->op != VSVM_CMD_INIT && !ctx->initialised) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -VSVM_ERR_STATE;
+	}
+	switch (req->op) {
+	case VSVM_CMD_INIT:
+		ret = cmd_init(ctx, req, w);
+		break;
+	case VSVM_CMD_MAP:
+		ret = cmd_map(ctx, req, w);
+		break;
+	case VSVM_CMD_UNMAP:
+		ret = cmd_unmap(ctx, req, w);
+		break;
+	case VSVM_CMD_EVENT_WAIT:
+		ret = vp_ctx_event_wait(ctx, req, w, s);
+		break;
+	case VSVM_CMD_FAULT_REPLY:
+		ret = vp_ctx_fault_reply(ctx, req, w);
+		break;
+	case VSVM_CMD_SET_ATTR:
+		ret = cmd_set_attr(ctx, req, w);
+		break;
+	case VSVM_CMD_GET_ATTR:
+		ret = cmd_get_attr(ctx, req, w);
+		break;
+	case VSVM_CMD_PREFETCH:
+		ret = cmd_prefetch(ctx, req, w, &deliver);
+		break;
+	case VSVM_CMD_MIGRATE:
+		/* VSVM_F_DEVICE_MEMORY is not offered (yet). */
+		ret = -VSVM_ERR_STATE;
+		break;
+	case VSVM_CMD_LAUNCH:
+		ret = cmd_launch(ctx, req, w, s);
+		break;
+	case VSVM_CMD_QUERY:
+		ret = reply_init(ctx, VSVM_CMD_QUERY, w);
+		break;
+	default:
+		ret = -VSVM_ERR_OPCODE;
+		break;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (deliver)
+		deliver->complete(deliver);
+	return ret;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * svm.h - the SVM service of one VM connection, as the transport sees it.
+ *
+ * Copyright (C) 2026 The vsvm authors
+ *
+ * DOC: Overview
+ *
+ * The transport (vhost_user.c, vring.c, virtio_gpu.c) speaks vhost-user and
+ * virtio-gpu; everything svm-specific is behind this interface.  One
+ * struct vp_svm serves one connection: its contexts (one per guest process,
+ * keyed by virtio-gpu ctx_id) are independent of every other connection's.
+ *
+ * A SUBMIT_3D becomes a struct vp_submit: the transport has already copied
+ * the command stream out of guest memory (so the guest cannot change it
+ * while it is validated) and gives a reply buffer sized from the
+ * device-writable descriptors.  The core fills the reply stream and calls
+ * complete() exactly once: at once for most submissions, later for a
+ * parked one (EVENT_WAIT, LAUNCH), possibly from another thread.  The
+ * transport copies the reply into the writable descriptors and only then
+ * marks the buffer used.
+ */
+#ifndef VP_SVM_H
+#define VP_SVM_H
+
+#include <stdint.h>
+
+#include "device.h"
+#include "memtable.h"
+
+struct vp_svm;
+
+struct vp_submit {
+	uint32_t ctx_id;
+	const uint8_t *cmds;		/* the command stream (a private copy) */
+	uint32_t cmds_len;
+	uint8_t *reply;			/* reply stream, written by the core */
+	uint32_t reply_cap;
+	uint32_t reply_len;		/* set by the core before complete() */
+	uint32_t resp_type;		/* VIRTIO_GPU_RESP_*, set by the core */
+	void (*complete)(struct vp_submit *s);
+	void *priv;			/* the transport's */
+};
+
+struct vp_svm_config {
+	struct vp_device **devices;	/* shared by every connection */
+	uint32_t num_devices;
+	uint32_t va_bits;		/* 47..57 */
+	uint32_t max_contexts;
+	uint32_t max_ranges;
+	uint32_t max_launches;
+	uint32_t max_fault_batch;
+	uint32_t max_submit_bytes;
+};
+
+struct vp_svm *vp_svm_create(const struct vp_svm_config *cfg,
+			     const struct vp_memtable *mt);
+/* The connection is gone: destroy every context, then free. */
+void vp_svm_destroy(struct vp_svm *svm);
+
+/* Write the svm capset; return bytes written or -errno. */
+int vp_svm_capset(struct vp_svm *svm, void *buf, uint32_t cap);
+
+/* VIRTIO_GPU_CMD_CTX_CREATE / CTX_DESTROY; return a VIRTIO_GPU_RESP_*. */
+uint32_t vp_svm_ctx_create(struct vp_svm *svm, uint32_t ctx_id,
+			   uint32_t context_init);
+uint32_t vp_svm_ctx_destroy(struct vp_svm *svm, uint32_t ctx_id);
+
+/* VIRTIO_GPU_CMD_SUBMIT_3D; s->complete() runs once, now or later. */
+void vp_svm_submit(struct vp_svm *svm, struct vp_submit *s);
+
+/*
+ * The memory table is about to be replaced or freed: drop every PTE that
+ * points into it, on every device, before returning.
+ */
+void vp_svm_memtable_changed(struct vp_svm *svm);
+
+#endif /* VP_SVM_H */
