@@ -47,7 +47,7 @@ ALL_HDRS  := $(CODEC_H) $(wildcard proxy/*.h guest-shim/core/*.h \
 		guest-shim/sim/*.h tests/*/*.h)
 
 FUZZ_BIN  := $(BUILD)/fuzz/fuzz_decode
-TOOLS     := $(BUILD)/vsvm-protodump
+TOOLS     := $(BUILD)/vsvm-protodump $(BUILD)/vsvm-proxy
 
 FUZZ_SECONDS ?= 60
 export FUZZ_SECONDS
@@ -104,6 +104,15 @@ $(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(CODEC) $(CODEC_H)
 $(BUILD)/vsvm-protodump: $(PROTO)/tools/vsvm_protodump.c $(CODEC) $(CODEC_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) $< $(CODEC) -o $@
+
+PROXY_SRCS := $(MEMTABLE_SRCS) $(TRANSPORT_SRCS) $(SVM_SRCS) $(DEVICE_SRCS) \
+	      $(CODEC)
+
+# Tools are built with sanitizers too: demo and tests then double as checks.
+$(BUILD)/vsvm-proxy: proxy/main.c $(PROXY_SRCS) $(ALL_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -D_GNU_SOURCE $(PROXY_INC) $< $(PROXY_SRCS) \
+		-lpthread -lm -o $@
 
 modules: deps
 	@$(MAKE) --no-print-directory -C host-kernel

@@ -19,6 +19,12 @@
  * parked one (EVENT_WAIT, LAUNCH), possibly from another thread.  The
  * transport copies the reply into the writable descriptors and only then
  * marks the buffer used.
+ *
+ * complete() may run inside vp_svm_submit() or vp_svm_destroy() on the
+ * caller's thread, and never after vp_svm_destroy() returned.  The memory
+ * table is replaced on the connection thread only, after
+ * vp_svm_memtable_changed(); the core translates guest addresses only while
+ * applying a submission (on that thread), never from device threads.
  */
 #ifndef VP_SVM_H
 #define VP_SVM_H
