@@ -47,7 +47,8 @@ ALL_HDRS  := $(CODEC_H) $(wildcard proxy/*.h guest-shim/core/*.h \
 		guest-shim/sim/*.h tests/*/*.h)
 
 FUZZ_BIN  := $(BUILD)/fuzz/fuzz_decode
-TOOLS     := $(BUILD)/vsvm-protodump $(BUILD)/vsvm-proxy
+TOOLS     := $(BUILD)/vsvm-protodump $(BUILD)/vsvm-proxy \
+	     $(BUILD)/vsvm-guest-sim
 
 FUZZ_SECONDS ?= 60
 export FUZZ_SECONDS
@@ -58,7 +59,7 @@ export FUZZ_SECONDS
 all: $(TOOLS)
 
 help:
-	@echo "make demo       run the main job (today: the protocol self-check)"
+	@echo "make demo       vsvm-proxy + 2 simulated GPUs + a simulated VM with 4 processes"
 	@echo "make test       every test suite; ends with 'N passed, N failed'"
 	@echo "make test-unit  userspace unit tests only (under a minute)"
 	@echo "make fuzz       the decoder fuzzer for FUZZ_SECONDS (default 60)"
@@ -70,7 +71,7 @@ deps:
 
 demo: deps
 	@$(MAKE) --no-print-directory $(TOOLS)
-	@$(BUILD)/vsvm-protodump --selfcheck
+	@scripts/demo.sh
 
 test: deps
 	@$(MAKE) --no-print-directory unit-bins fuzz-bin $(TOOLS)
@@ -113,6 +114,13 @@ $(BUILD)/vsvm-proxy: proxy/main.c $(PROXY_SRCS) $(ALL_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -D_GNU_SOURCE $(PROXY_INC) $< $(PROXY_SRCS) \
 		-lpthread -lm -o $@
+
+GUEST_SIM_SRCS := $(GSIM_SRCS) $(GCORE_SRCS) $(CODEC)
+
+$(BUILD)/vsvm-guest-sim: guest-shim/sim/main.c $(GUEST_SIM_SRCS) $(ALL_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -D_GNU_SOURCE $(GUEST_INC) $< \
+		$(GUEST_SIM_SRCS) -lpthread -o $@
 
 modules: deps
 	@$(MAKE) --no-print-directory -C host-kernel

@@ -75,13 +75,13 @@ static void unmap_all_devices(struct vp_ctx *ctx, uint64_t va, uint64_t len)
 		dev_ops(ctx, i)->vm_unmap(ctx->vms[i], va, len);
 }
 
-void vp_ctx_reset(struct vp_ctx *ctx)
+void vp_ctx_cancel(struct vp_ctx *ctx)
 {
 	struct vp_submit *s;
 	uint32_t i;
 
 	pthread_mutex_lock(&ctx->lock);
-	if (!ctx->initialised) {
+	if (!ctx->initialised || ctx->dying) {
 		pthread_mutex_unlock(&ctx->lock);
 		return;
 	}
@@ -92,7 +92,18 @@ void vp_ctx_reset(struct vp_ctx *ctx)
 	pthread_mutex_unlock(&ctx->lock);
 	if (s)
 		s->complete(s);
+}
+
+void vp_ctx_reset(struct vp_ctx *ctx)
+{
+	uint32_t i;
+
+	vp_ctx_cancel(ctx);
 	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->initialised) {
+		pthread_mutex_unlock(&ctx->lock);
+		return;
+	}
 	/* Cancelled launches end at their next chunk, or in the fault path. */
 	while (ctx->launches)
 		pthread_cond_wait(&ctx->cond, &ctx->lock);
@@ -561,12 +572,16 @@ static void launch_done(struct vp_launch *l)
 
 	free(cl);
 	vp_submit_finish(s, &rsp);
+	/*
+	 * Complete before the count drops: teardown waits for the count, and
+	 * the transport needs every complete() before vp_svm_destroy()
+	 * returns.  After the count dropped, ctx may be freed.
+	 */
+	s->complete(s);
 	pthread_mutex_lock(&ctx->lock);
 	ctx->launches--;
 	pthread_cond_broadcast(&ctx->cond);
 	pthread_mutex_unlock(&ctx->lock);
-	/* After the count dropped, ctx may be freed: touch only s now. */
-	s->complete(s);
 }
 
 static int cmd_launch(struct vp_ctx *ctx, const struct vsvm_request *req,

@@ -133,7 +133,14 @@ void vp_ctx_free(struct vp_ctx *ctx);
 int vp_ctx_apply(struct vp_ctx *ctx, const struct vsvm_request *req,
 		 struct vsvm_writer *w, struct vp_submit *s);
 
-/* DESTROY: back to the uninitialised state.  ctx->lock not held. */
+/*
+ * Start tearing down: fail faults, cancel the parked wait and launches.
+ * Idempotent.  Devices are shared, so a VM going away cancels all its
+ * contexts first: a context's launches may be queued behind another
+ * context's execution units that wait for faults only a cancel answers.
+ */
+void vp_ctx_cancel(struct vp_ctx *ctx);
+/* DESTROY: cancel, wait for launches, back to uninitialised. */
 void vp_ctx_reset(struct vp_ctx *ctx);
 
 /* Drop every mapping and PTE (the memory table is changing). */

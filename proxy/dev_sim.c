@@ -73,7 +73,25 @@
  * the chunk again from that element.  Negative: the launch fails with that
  * status and fault_va is that page-aligned VA; the other EUs of the launch
  * stop at their next chunk.  A VA at or beyond 2^va_bits can never be
- * mapped and fails the launch (VSVM_ERR_FAULT) without a call.
+ * mapped and fails the launch (VSVM_ERR_FAULT) without a call, and so does
+ * any miss in a VM created without a fault function.
+ *
+ * Every EU faults on its own: two EUs (of one launch or of two) may ask
+ * for the same page at the same time, and the owner must expect that.  A
+ * fault function that returns 0 without mapping the page for that access
+ * makes the EU fault again, until the launch is canceled.
+ *
+ * DOC: Launch lifetime
+ *
+ * launch() validates the arguments (a failure still ends through done(),
+ * from an EU, like any launch), copies them, counts the launch in the VM,
+ * and queues its slices.  The EU that ends the last slice fills in the
+ * struct vp_launch, frees the launch, takes it off the VM's count, and
+ * calls done() last: from then on the VM may be destroyed, even by done()
+ * itself.  vm_destroy() waits for the count to drop to zero (canceling
+ * what still runs, should the owner have broken device.h's rule), and
+ * destroy() requires every VM destroyed first: their page tables live in
+ * the device's memory pool.
  *
  * DOC: Locking
  *
@@ -92,12 +110,14 @@
 
 #include "dev_sim_priv.h"
 
-/* A slice is at least this many granules (pages), so tiny launches stay
- * on one EU instead of paying for the queue four times. */
+/*
+ * A slice is at least this many granules (pages), so tiny launches stay
+ * on one EU instead of paying for the queue four times.
+ */
 #define SIM_MIN_SLICE_GRANULES 4
 
 /* sim_launch_stopped(): the launch already failed elsewhere. */
-#define SIM_STOP 2
+#define SIM_STOP	       2
 
 static const struct vp_device_ops sim_ops;
 
@@ -366,16 +386,16 @@ static int sim_launch(struct vp_dev_vm *vmh, struct vp_launch *l)
 	const struct sim_kernel *k;
 	uint64_t slice_len = 0;
 	struct sim_launch *sl;
-	uint32_t nr = 1, i;
+	uint32_t nr = 1, nr_args, i;
 	int status;
 
 	if (!l || !l->done)
 		return -EINVAL;
 	/* Arguments past nr_args are 0 (docs/protocol.md). */
-	memcpy(arg, l->args,
-	       (l->nr_args < VSVM_MAX_KERNEL_ARGS ? l->nr_args :
-						    VSVM_MAX_KERNEL_ARGS) *
-		       sizeof(arg[0]));
+	nr_args = l->nr_args;
+	if (nr_args > VSVM_MAX_KERNEL_ARGS)
+		nr_args = VSVM_MAX_KERNEL_ARGS;
+	memcpy(arg, l->args, nr_args * sizeof(arg[0]));
 	k = sim_kernel_get(l->kernel);
 	status = k ? k->check(vm, arg, &plan) : -VSVM_ERR_VALUE;
 	if (!status && plan.elems)
@@ -426,8 +446,8 @@ static void sim_launch_end(struct sim_launch *sl)
 	else if (sl->result_is_count)
 		l->result = sl->count;
 	else
-		l->result = atomic_load_explicit(&sl->result,
-						 memory_order_relaxed);
+		l->result =
+			atomic_load_explicit(&sl->result, memory_order_relaxed);
 	l->fault_va = status ? sl->fault_va : 0;
 	l->faults = atomic_load_explicit(&sl->faults, memory_order_relaxed);
 	l->elapsed_ns = sim_now_ns() - sl->start_ns;
@@ -774,18 +794,18 @@ void dev_sim_get_stats(struct vp_device *d, struct dev_sim_stats *out)
 	uint32_t i;
 
 	memset(out, 0, sizeof(*out));
-	out->launches = atomic_load_explicit(&dev->launches,
-					     memory_order_relaxed);
+	out->launches =
+		atomic_load_explicit(&dev->launches, memory_order_relaxed);
 	out->faults = atomic_load_explicit(&dev->faults, memory_order_relaxed);
 	for (i = 0; i < dev->nr_eus; i++) {
 		struct sim_eu *eu = &dev->eus[i];
 
-		out->chunks += atomic_load_explicit(&eu->chunks,
-						    memory_order_relaxed);
+		out->chunks +=
+			atomic_load_explicit(&eu->chunks, memory_order_relaxed);
 		out->tlb_misses += atomic_load_explicit(&eu->tlb_misses,
 							memory_order_relaxed);
-		out->tlb_flushes += atomic_load_explicit(
-			&eu->tlb_flushes, memory_order_relaxed);
+		out->tlb_flushes += atomic_load_explicit(&eu->tlb_flushes,
+							 memory_order_relaxed);
 	}
 }
 

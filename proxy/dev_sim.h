@@ -35,20 +35,20 @@
 
 /* A zero field takes its default. */
 struct dev_sim_config {
-	uint32_t index;		/* vp_device.index, and the name "sim<index>" */
-	uint32_t exec_units;	/* EU threads, 1..DEV_SIM_MAX_EXEC_UNITS */
-	uint64_t mem_size;	/* device memory bytes (rounded down to 4 KiB) */
-	uint32_t tlb_entries;	/* 4 KiB TLB entries per EU, a power of two */
-	uint32_t reserved;	/* 0 */
+	uint32_t index;	      /* vp_device.index, and the name "sim<index>" */
+	uint32_t exec_units;  /* EU threads, 1..DEV_SIM_MAX_EXEC_UNITS */
+	uint64_t mem_size;    /* device memory bytes (rounded down to 4 KiB) */
+	uint32_t tlb_entries; /* 4 KiB TLB entries per EU, a power of two */
+	uint32_t reserved;    /* 0 */
 };
 
 /* Device-wide counters, for benchmarks and tests. */
 struct dev_sim_stats {
-	uint64_t launches;	/* launch() calls accepted */
-	uint64_t chunks;	/* chunks of work run by EUs */
-	uint64_t tlb_misses;	/* TLB misses (page-table walks) */
-	uint64_t tlb_flushes;	/* whole-TLB flushes done by EUs */
-	uint64_t faults;	/* calls of a fault function */
+	uint64_t launches;    /* launch() calls accepted */
+	uint64_t chunks;      /* chunks of work run by EUs */
+	uint64_t tlb_misses;  /* TLB misses (page-table walks) */
+	uint64_t tlb_flushes; /* whole-TLB flushes done by EUs */
+	uint64_t faults;      /* calls of a fault function */
 };
 
 /**
@@ -79,15 +79,13 @@ bool dev_sim_is_sim(const struct vp_device *dev);
  * Return: the host address of the memory, or NULL (pool exhausted, bad
  * argument, or @dev not simulated).
  */
-void *dev_sim_mem_alloc(struct vp_device *dev, uint64_t bytes,
-			uint64_t align);
+void *dev_sim_mem_alloc(struct vp_device *dev, uint64_t bytes, uint64_t align);
 
 /* Give back memory from dev_sim_mem_alloc(); @bytes as allocated. */
 void dev_sim_mem_free(struct vp_device *dev, void *p, uint64_t bytes);
 
 /* True if [p, p + bytes) lies inside @dev's memory pool. */
-bool dev_sim_mem_contains(struct vp_device *dev, const void *p,
-			  uint64_t bytes);
+bool dev_sim_mem_contains(struct vp_device *dev, const void *p, uint64_t bytes);
 
 /* Read the device-wide counters; @dev must be simulated. */
 void dev_sim_get_stats(struct vp_device *dev, struct dev_sim_stats *out);

@@ -115,7 +115,8 @@ static int64_t mem_find_page(struct sim_mem *m)
 		if (~m->bitmap[w]) {
 			m->hint = w;
 			return (int64_t)(w * BITS_PER_WORD +
-					 (uint64_t)__builtin_ctzll(~m->bitmap[w]));
+					 (uint64_t)__builtin_ctzll(
+						 ~m->bitmap[w]));
 		}
 	}
 	return -1;

@@ -36,8 +36,8 @@ void sim_tlb_flush(struct sim_eu *eu, uint64_t gen)
 	sim_count(&eu->tlb_flushes, 1);
 }
 
-static inline void *sim_tlb_fill(struct sim_eu *eu, uint64_t va,
-				 uintptr_t page, uint32_t prot)
+static inline void *sim_tlb_fill(struct sim_eu *eu, uint64_t va, uintptr_t page,
+				 uint32_t prot)
 {
 	uint64_t vpn = va >> VP_PT_PAGE_SHIFT;
 	struct sim_tlb_entry *e = &eu->tlb[vpn & eu->tlb_mask];

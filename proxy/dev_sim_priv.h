@@ -35,8 +35,7 @@
 #define SIM_TLB_HUGE_RATIO 8
 #define SIM_TLB_HUGE_MIN   4
 
-#define sim_likely(x)	__builtin_expect(!!(x), 1)
-#define sim_unlikely(x) __builtin_expect(!!(x), 0)
+#define sim_likely(x)	   __builtin_expect(!!(x), 1)
 
 /*
  * One TLB entry: a page number and the host address of that page with the
@@ -50,15 +49,15 @@ struct sim_tlb_entry {
 
 /* Device memory: one mmap, handed out in 4 KiB pages. */
 struct sim_mem {
-	pthread_mutex_t lock;	/* leaf lock: taken under a VM's access lock */
-	uint8_t *base;		/* 2 MiB aligned, inside map */
+	pthread_mutex_t lock; /* leaf lock: taken under a VM's access lock */
+	uint8_t *base;	      /* 2 MiB aligned, inside map */
 	uint64_t size;
-	void *map;		/* the mmap: size + 2 MiB of alignment slack */
+	void *map; /* the mmap: size + 2 MiB of alignment slack */
 	uint64_t map_len;
 	uint64_t nr_pages;
-	uint64_t *bitmap;	/* bit set: page in use; guarded by lock */
-	uint64_t used_pages;	/* guarded by lock */
-	uint64_t hint;		/* bitmap word to search first; by lock */
+	uint64_t *bitmap;    /* bit set: page in use; guarded by lock */
+	uint64_t used_pages; /* guarded by lock */
+	uint64_t hint;	     /* bitmap word to search first; by lock */
 };
 
 struct sim_device;
@@ -73,7 +72,7 @@ struct sim_eu {
 	struct sim_tlb_entry *tlb_huge; /* 2 MiB entries, direct mapped */
 	uint32_t tlb_mask;
 	uint32_t tlb_huge_mask;
-	uint64_t tlb_gen;		/* generation the TLB contents are of */
+	uint64_t tlb_gen; /* generation the TLB contents are of */
 	_Atomic uint64_t chunks;
 	_Atomic uint64_t tlb_misses;
 	_Atomic uint64_t tlb_flushes;
@@ -94,21 +93,21 @@ struct sim_vm {
 	 */
 	pthread_rwlock_t access;
 	struct vp_pagetable *pt;
-	uint64_t tlb_gen;		/* unique on the device; see DOC */
-	uint64_t invalidations;		/* tlb_gen bumps = TLB shootdowns */
+	uint64_t tlb_gen;	/* unique on the device; see DOC */
+	uint64_t invalidations; /* tlb_gen bumps = TLB shootdowns */
 	_Atomic uint64_t faults;
-	_Atomic uint64_t cancel_epoch;	/* bumped by vm_cancel */
+	_Atomic uint64_t cancel_epoch; /* bumped by vm_cancel */
 	/* Launches not yet finished; vm_destroy waits for none. */
 	pthread_mutex_t launch_lock;
 	pthread_cond_t launch_idle;
-	uint32_t nr_launches;		/* guarded by launch_lock */
+	uint32_t nr_launches; /* guarded by launch_lock */
 };
 
 struct sim_launch;
 
 /* A contiguous slice of a launch's index space, run by one EU. */
 struct sim_work {
-	struct sim_work *next;		/* device queue; guarded by its lock */
+	struct sim_work *next; /* device queue; guarded by its lock */
 	struct sim_launch *launch;
 	uint64_t begin;
 	uint64_t end;
@@ -116,20 +115,20 @@ struct sim_work {
 
 /* How a kernel's index space is cut; filled by its check function. */
 struct sim_plan {
-	uint64_t elems;		/* index space: elements, bytes or steps */
-	uint64_t granule;	/* slices are multiples of this */
-	bool one_eu;		/* must run as one slice (pointer chase) */
-	bool result_is_count;	/* result = elems, not the sum of acc */
+	uint64_t elems;	      /* index space: elements, bytes or steps */
+	uint64_t granule;     /* slices are multiples of this */
+	bool one_eu;	      /* must run as one slice (pointer chase) */
+	bool result_is_count; /* result = elems, not the sum of acc */
 };
 
 /* Where an EU is inside its slice; survives the chunks and faults. */
 struct sim_cursor {
-	uint64_t pos;		/* next element */
+	uint64_t pos; /* next element */
 	uint64_t end;
-	uint64_t ptr;		/* CHASE: next node's VA */
-	uint64_t acc;		/* partial result of this slice */
-	uint64_t fault_va;	/* on SIM_MISS: the address */
-	uint32_t fault_need;	/* on SIM_MISS: the VSVM_PROT_* bit needed */
+	uint64_t ptr;	     /* CHASE: next node's VA */
+	uint64_t acc;	     /* partial result of this slice */
+	uint64_t fault_va;   /* on SIM_MISS: the address */
+	uint32_t fault_need; /* on SIM_MISS: the VSVM_PROT_* bit needed */
 };
 
 /* Chunk results besides 0 (progress) and a negated vsvm_status. */
@@ -154,15 +153,15 @@ struct sim_launch {
 	struct sim_vm *vm;
 	const struct sim_kernel *kernel;
 	uint64_t arg[VSVM_MAX_KERNEL_ARGS];
-	uint64_t cancel_epoch;		/* vm->cancel_epoch at launch */
+	uint64_t cancel_epoch; /* vm->cancel_epoch at launch */
 	uint64_t start_ns;
 	bool result_is_count;
 	uint64_t count;
-	_Atomic int status;		/* first failure wins */
-	uint64_t fault_va;		/* written by the status winner only */
+	_Atomic int status; /* first failure wins */
+	uint64_t fault_va;  /* written by the status winner only */
 	_Atomic uint64_t result;
 	_Atomic uint64_t faults;
-	_Atomic uint32_t remaining;	/* slices not finished */
+	_Atomic uint32_t remaining; /* slices not finished */
 	uint32_t nr_work;
 	struct sim_work work[];
 };
@@ -179,20 +178,20 @@ struct sim_device {
 	_Atomic uint64_t launches;
 	_Atomic uint64_t faults;
 	_Atomic uint32_t nr_vms;
-	_Atomic bool dying;		/* destroy: end every launch */
+	_Atomic bool dying; /* destroy: end every launch */
 	/* The work queue every EU takes slices from. */
 	pthread_mutex_t queue_lock;
 	pthread_cond_t queue_cond;
-	struct sim_work *queue_head;	/* guarded by queue_lock */
-	struct sim_work **queue_tail;	/* guarded by queue_lock */
-	bool stopping;			/* guarded by queue_lock */
+	struct sim_work *queue_head;  /* guarded by queue_lock */
+	struct sim_work **queue_tail; /* guarded by queue_lock */
+	bool stopping;		      /* guarded by queue_lock */
 };
 
 /* Bump a counter that only the calling thread writes. */
 static inline void sim_count(_Atomic uint64_t *c, uint64_t n)
 {
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) +
-					 n,
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
 			      memory_order_relaxed);
 }
 

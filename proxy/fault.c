@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "context.h"
 
@@ -132,6 +133,30 @@ static struct vp_fault *queue_fault(struct vp_ctx *ctx, uint64_t va,
 	return f;
 }
 
+/*
+ * Execution units are shared by every VM on a device, and an EU waits here
+ * synchronously: a guest that never answers would starve the others.  So
+ * an answer that takes longer than this fails the fault (the launch ends
+ * with VSVM_ERR_FAULT); a late FAULT_REPLY then counts as unknown.
+ */
+#define VP_FAULT_TIMEOUT_S 30
+
+static void wait_answer(struct vp_ctx *ctx, struct vp_fault *f)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += VP_FAULT_TIMEOUT_S;
+	while (f->state != VP_FAULT_DONE) {
+		if (pthread_cond_timedwait(&ctx->cond, &ctx->lock, &deadline) ==
+		    ETIMEDOUT && f->state != VP_FAULT_DONE) {
+			f->state = VP_FAULT_DONE;
+			f->status = -VSVM_ERR_FAULT;
+			pthread_cond_broadcast(&ctx->cond);
+		}
+	}
+}
+
 static void complete_unlocked(struct vp_ctx *ctx, struct vp_submit *s)
 {
 	pthread_mutex_unlock(&ctx->lock);
@@ -210,8 +235,7 @@ int vp_ctx_fault(void *owner, struct vp_dev_vm *vm, uint64_t va,
 				f->access = access;
 			f->waiters++;
 		}
-		while (f->state != VP_FAULT_DONE)
-			pthread_cond_wait(&ctx->cond, &ctx->lock);
+		wait_answer(ctx, f);
 		ret = f->status;
 		if (--f->waiters == 0)
 			free_fault(ctx, f);

@@ -50,15 +50,15 @@
 #define PTE_COUNT_MASK	0x3ffull
 #define PTE_ADDR_MASK	(~(VP_PT_PAGE_SIZE - 1))
 
-#define PT_BITS	   9
-#define PT_ENTRIES (1u << PT_BITS)
+#define PT_BITS		9
+#define PT_ENTRIES	(1u << PT_BITS)
 
 struct vp_pagetable {
-	uint64_t *root;		/* NULL exactly when nothing is mapped */
-	uint32_t root_count;	/* present entries in root */
-	uint32_t levels;	/* 4 or 5 */
+	uint64_t *root;	     /* NULL exactly when nothing is mapped */
+	uint32_t root_count; /* present entries in root */
+	uint32_t levels;     /* 4 or 5 */
 	uint32_t va_bits;
-	uint32_t root_shift;	/* VA shift of the root's index */
+	uint32_t root_shift; /* VA shift of the root's index */
 	uint64_t table_pages;
 	uint64_t mapped_bytes;
 	uint64_t split_drops;
@@ -70,8 +70,8 @@ struct vp_pagetable {
 /* One map or unmap in progress. */
 struct pt_op {
 	struct vp_pagetable *pt;
-	uint64_t hva_minus_va;	/* hva of va is va + this (mod 2^64) */
-	uint64_t leaf_bits;	/* PRESENT | LEAF | prot */
+	uint64_t hva_minus_va; /* hva of va is va + this (mod 2^64) */
+	uint64_t leaf_bits;    /* PRESENT | LEAF | prot */
 	bool invalidated;
 	int err;
 };
@@ -331,7 +331,8 @@ static int pt_unmap_table(struct pt_op *op, uint64_t *table, uint32_t level,
 
 		if (!(*e & PTE_PRESENT))
 			continue;
-		if (next - va == size || ((*e & PTE_LEAF) && !pt_split(pt, e))) {
+		if (next - va == size ||
+		    ((*e & PTE_LEAF) && !pt_split(pt, e))) {
 			/* Covered whole, or a huge leaf we could not split. */
 			if (next - va != size)
 				pt->split_drops++;
@@ -371,8 +372,8 @@ static void pt_unmap_range(struct pt_op *op, uint64_t va, uint64_t len)
 
 	if (!pt->root)
 		return;
-	pt->root_count += pt_unmap_table(op, pt->root, pt->levels, va,
-					 va + len);
+	pt->root_count +=
+		pt_unmap_table(op, pt->root, pt->levels, va, va + len);
 	if (!pt->root_count) {
 		pt_free_table(pt, pt->root);
 		pt->root = NULL;
@@ -389,15 +390,14 @@ int vp_pt_map(struct vp_pagetable *pt, uint64_t va, uint64_t len, void *hva,
 	    !prot || (prot & ~VSVM_PROT_ALL))
 		return -EINVAL;
 	op.hva_minus_va = h - va;
-	op.leaf_bits = (uint64_t)prot << PTE_PROT_SHIFT | PTE_LEAF |
-		       PTE_PRESENT;
+	op.leaf_bits =
+		(uint64_t)prot << PTE_PROT_SHIFT | PTE_LEAF | PTE_PRESENT;
 	if (!pt->root) {
 		pt->root = pt_alloc_table(pt);
 		if (!pt->root)
 			return -ENOMEM;
 	}
-	pt->root_count += pt_map_table(&op, pt->root, pt->levels, va,
-				       va + len);
+	pt->root_count += pt_map_table(&op, pt->root, pt->levels, va, va + len);
 	if (!pt->root_count) {
 		pt_free_table(pt, pt->root);
 		pt->root = NULL;
@@ -437,8 +437,8 @@ bool vp_pt_lookup(const struct vp_pagetable *pt, uint64_t va,
 			return false;
 		if (e & PTE_LEAF) {
 			out->page = (uint8_t *)(uintptr_t)(e & PTE_ADDR_MASK);
-			out->prot = (uint32_t)(e >> PTE_PROT_SHIFT) &
-				    VSVM_PROT_ALL;
+			out->prot =
+				(uint32_t)(e >> PTE_PROT_SHIFT) & VSVM_PROT_ALL;
 			out->page_shift = shift;
 			return true;
 		}

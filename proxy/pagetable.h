@@ -26,10 +26,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VP_PT_PAGE_SHIFT 12
-#define VP_PT_PAGE_SIZE	 (1ull << VP_PT_PAGE_SHIFT)
-#define VP_PT_HUGE_SHIFT 21
-#define VP_PT_HUGE_SIZE	 (1ull << VP_PT_HUGE_SHIFT)
+#define VP_PT_PAGE_SHIFT  12
+#define VP_PT_PAGE_SIZE	  (1ull << VP_PT_PAGE_SHIFT)
+#define VP_PT_HUGE_SHIFT  21
+#define VP_PT_HUGE_SIZE	  (1ull << VP_PT_HUGE_SHIFT)
 
 /* The VA widths a table can translate (the protocol's 47..57). */
 #define VP_PT_VA_BITS_MIN 47
@@ -48,9 +48,9 @@ typedef void (*vp_pt_free_fn)(void *opaque, void *page);
 
 /* What vp_pt_lookup() found. */
 struct vp_pt_walk {
-	uint8_t *page;		/* host address of the leaf page's first byte */
-	uint32_t prot;		/* VSVM_PROT_* */
-	uint32_t page_shift;	/* 12 or 21 */
+	uint8_t *page;	     /* host address of the leaf page's first byte */
+	uint32_t prot;	     /* VSVM_PROT_* */
+	uint32_t page_shift; /* 12 or 21 */
 };
 
 /* Host address of @va's byte, given the walk of @va. */

@@ -60,6 +60,10 @@ void vp_svm_destroy(struct vp_svm *svm)
 
 	if (!svm)
 		return;
+	/* Cancel everything first: see vp_ctx_cancel(). */
+	for (i = 0; i < svm->nr_slots; i++)
+		if (svm->ctxs[i])
+			vp_ctx_cancel(svm->ctxs[i]);
 	for (i = 0; i < svm->nr_slots; i++)
 		if (svm->ctxs[i])
 			vp_ctx_free(svm->ctxs[i]);

@@ -203,7 +203,9 @@ struct vp_conn {
 	int sock;
 	int epfd;
 	int wake_fd;
-	int gpu_sock; /* VHOST_USER_GPU_SET_SOCKET, unused */
+	int gpu_sock;	     /* VHOST_USER_GPU_SET_SOCKET, unused */
+	bool stopped;	     /* the control queue was stopped ... */
+	uint32_t stop_epoch; /* ... with this layout */
 	uint64_t features;
 	uint64_t protocol_features;
 	struct vp_memtable mt;
@@ -592,6 +594,10 @@ static int vu_get_vring_base(struct vp_conn *c, struct vu_msg *m)
 	unwatch_kick(c, r);
 	state.index = r->index;
 	state.num = vp_vring_stop(r);
+	if (r->index == VP_GPU_CTRLQ) {
+		c->stopped = true;
+		c->stop_epoch = r->epoch;
+	}
 	conn_log(c, VP_LOG_INFO, "ring %u stopped at %u", r->index, state.num);
 	return send_reply(c, m, &state, sizeof(state));
 }
@@ -618,6 +624,35 @@ static int parse_vring_fd(struct vp_conn *c, struct vu_msg *m,
 	return 0;
 }
 
+/*
+ * The control queue starts again after a stop.  QEMU stops the rings both
+ * when the VM pauses and when the guest resets the device, and sends the
+ * same messages for both; only the restart tells them apart.  A paused VM
+ * resumes its rings as they were (same size, addresses and avail index),
+ * so its contexts and parked submissions live on.  A reset driver lays
+ * its rings out anew from index 0, and its contexts died with the old
+ * driver (docs/protocol.md 14.1): the SVM service starts over.
+ */
+static int restart_ctrlq(struct vp_conn *c, struct vp_vring *r)
+{
+	struct vp_svm *svm;
+
+	if (r->epoch == c->stop_epoch) {
+		c->stopped = false;
+		return 0;
+	}
+	svm = vp_svm_create(&c->srv->cfg.svm, &c->mt);
+	if (!svm)
+		return -ENOMEM;
+	c->stopped = false;
+	conn_log(c, VP_LOG_INFO, "device reset: contexts destroyed");
+	/* Completes parked submissions; their ring is gone, they are dropped. */
+	vp_svm_destroy(c->svm);
+	c->svm = svm;
+	vp_gpu_set_svm(c->gpu, svm);
+	return 0;
+}
+
 static int vu_set_vring_kick(struct vp_conn *c, struct vu_msg *m)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -639,6 +674,11 @@ static int vu_set_vring_kick(struct vp_conn *c, struct vu_msg *m)
 	} else {
 		conn_log(c, VP_LOG_ERR, "ring %u: polling is not supported",
 			 r->index);
+	}
+	if (r->index == VP_GPU_CTRLQ && c->stopped) {
+		ret = restart_ctrlq(c, r);
+		if (ret)
+			return ret;
 	}
 	r->started = true;
 	/* Without protocol features a ring is enabled when started. */

@@ -60,8 +60,9 @@
 /*
  * Reply space handed to the core per submission.  The guest sizes the
  * writable part; without a cap it could make us allocate 4 GiB.  1 MiB
- * holds the largest reply stream the protocol's limits produce for a
- * stream of VSVM_MAX_SUBMIT_BYTES.
+ * holds the replies of any realistic stream; one that needs more (1024
+ * QUERY commands on a host with dozens of devices) gets the clean
+ * "writable space too short" error of docs/protocol.md 5.2 P10.
  */
 #define VP_GPU_MAX_REPLY_BYTES	  VSVM_MAX_SUBMIT_BYTES
 
@@ -215,23 +216,17 @@ static void write_wake(int fd)
 
 /* --- responses ---------------------------------------------------------- */
 
+/* docs/protocol.md 5.5: the fence bits and fields are echoed as sent. */
 static void fill_resp_hdr(struct virtio_gpu_ctrl_hdr *resp,
 			  const struct virtio_gpu_ctrl_hdr *req, uint32_t type)
 {
-	uint32_t flags = 0;
-
 	memset(resp, 0, sizeof(*resp));
 	resp->type = htole32(type);
+	resp->flags = htole32(req->flags & (VIRTIO_GPU_FLAG_FENCE |
+					    VIRTIO_GPU_FLAG_INFO_RING_IDX));
+	resp->fence_id = htole64(req->fence_id);
 	resp->ctx_id = htole32(req->ctx_id);
-	if (req->flags & VIRTIO_GPU_FLAG_FENCE) {
-		flags |= VIRTIO_GPU_FLAG_FENCE;
-		resp->fence_id = htole64(req->fence_id);
-		if (req->flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) {
-			flags |= VIRTIO_GPU_FLAG_INFO_RING_IDX;
-			resp->ring_idx = req->ring_idx;
-		}
-	}
-	resp->flags = htole32(flags);
+	resp->ring_idx = req->ring_idx;
 }
 
 /*
@@ -693,6 +688,11 @@ uint64_t vp_gpu_device_features(void)
 	       1ull << VIRTIO_RING_F_INDIRECT_DESC |
 	       1ull << VIRTIO_RING_F_EVENT_IDX | 1ull << VIRTIO_GPU_F_VIRGL |
 	       1ull << VIRTIO_GPU_F_CONTEXT_INIT;
+}
+
+void vp_gpu_set_svm(struct vp_gpu *gpu, struct vp_svm *svm)
+{
+	gpu->p.svm = svm;
 }
 
 void vp_gpu_set_features(struct vp_gpu *gpu, uint64_t features)

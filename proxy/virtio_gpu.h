@@ -71,6 +71,9 @@ struct vp_gpu *vp_gpu_create(const struct vp_gpu_params *p);
  */
 void vp_gpu_destroy(struct vp_gpu *gpu);
 
+/* The SVM service was replaced (device reset); the old one is destroyed. */
+void vp_gpu_set_svm(struct vp_gpu *gpu, struct vp_svm *svm);
+
 /* The features the driver acknowledged (SET_FEATURES). */
 void vp_gpu_set_features(struct vp_gpu *gpu, uint64_t features);
 

@@ -15,8 +15,10 @@ set -eu
 #   linux-headers-amd64  Debian's kernel headers, to build the modules
 #   kmod                 modinfo, to check what was built
 #   libbsd-dev           <bsd/sys/tree.h>: the red-black tree of range maps
+#   qemu-system-gui      QEMU's own vhost-user-gpu backend: a known-good
+#                        peer that validates the guest simulator's frontend
 PACKAGES="build-essential clang libclang-rt-14-dev libcmocka-dev \
-linux-headers-amd64 kmod libbsd-dev"
+linux-headers-amd64 kmod libbsd-dev qemu-system-gui"
 
 missing=""
 for p in $PACKAGES; do

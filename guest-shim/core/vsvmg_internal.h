@@ -37,30 +37,30 @@
 #endif
 
 /* Linux errno values; the core returns them negated. */
-#define VSVMG_EIO	 5
-#define VSVMG_ENOMEM	 12
-#define VSVMG_EFAULT	 14
-#define VSVMG_EBUSY	 16
-#define VSVMG_ENODEV	 19
-#define VSVMG_EINVAL	 22
-#define VSVMG_ENOSPC	 28
-#define VSVMG_EPROTO	 71
-#define VSVMG_ESTALE	 116
-#define VSVMG_ECANCELED	 125
+#define VSVMG_EIO			  5
+#define VSVMG_ENOMEM			  12
+#define VSVMG_EFAULT			  14
+#define VSVMG_EBUSY			  16
+#define VSVMG_ENODEV			  19
+#define VSVMG_EINVAL			  22
+#define VSVMG_ENOSPC			  28
+#define VSVMG_EPROTO			  71
+#define VSVMG_ESTALE			  116
+#define VSVMG_ECANCELED			  125
 
 /* virtio-gpu response types (include/uapi/linux/virtio_gpu.h). */
-#define VSVMG_RESP_OK_NODATA			0x1100
-#define VSVMG_RESP_ERR_INVALID_CONTEXT_ID	0x1204
-#define VSVMG_RESP_ERR_INVALID_PARAMETER	0x1205
+#define VSVMG_RESP_OK_NODATA		  0x1100
+#define VSVMG_RESP_ERR_INVALID_CONTEXT_ID 0x1204
+#define VSVMG_RESP_ERR_INVALID_PARAMETER  0x1205
 
-#define VSVMG_PAGE_MASK		((__u64)VSVM_PAGE_SIZE - 1)
+#define VSVMG_PAGE_MASK			  ((__u64)VSVM_PAGE_SIZE - 1)
 
 /* struct vsvmg_config.fault_window: default and bounds, in bytes. */
-#define VSVMG_FAULT_WINDOW_DEFAULT	(64u << 10)
-#define VSVMG_FAULT_WINDOW_MAX		(2u << 20)	/* one 2 MiB PTE */
+#define VSVMG_FAULT_WINDOW_DEFAULT	  (64u << 10)
+#define VSVMG_FAULT_WINDOW_MAX		  (2u << 20) /* one 2 MiB PTE */
 
 /* Largest capset accepted; a later minor may append fields to the 64. */
-#define VSVMG_CAPSET_MAX	4096
+#define VSVMG_CAPSET_MAX		  4096
 
 #define vsvmg_container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
@@ -68,11 +68,11 @@
 struct vsvmg_dev {
 	const struct vsvmg_transport_ops *ops;
 	void *t;
-	struct vsvmg_config cfg;	/* validated, defaults filled in */
+	struct vsvmg_config cfg; /* validated, defaults filled in */
 	struct vsvm_caps caps;
 
-	struct vsvmg_mutex lock;	/* leaf; guards contexts */
-	struct vsvmg_ctx *contexts;	/* live contexts, by ->next */
+	struct vsvmg_mutex lock;    /* leaf; guards contexts */
+	struct vsvmg_ctx *contexts; /* live contexts, by ->next */
 };
 
 /*
@@ -82,12 +82,12 @@ struct vsvmg_dev {
 struct vsvmg_call {
 	struct vsvmg_submission sub;
 	struct vsvmg_completion done;
-	struct vsvm_writer w;		/* the command stream */
+	struct vsvm_writer w; /* the command stream */
 	__u8 *reply;
-	__u32 reply_cap;		/* bytes at reply */
-	__u32 reply_need;		/* sum of the commands' reply sizes */
+	__u32 reply_cap;  /* bytes at reply */
+	__u32 reply_need; /* sum of the commands' reply sizes */
 	__u32 nr_cmds;
-	int queued;			/* submit() accepted it: wait once */
+	int queued; /* submit() accepted it: wait once */
 };
 
 struct vsvmg_ctx {
@@ -95,7 +95,7 @@ struct vsvmg_ctx {
 	const struct vsvmg_mm_ops *mm_ops;
 	void *mm;
 	__u32 id;
-	struct vsvmg_ctx *next;		/* dev->contexts, under dev->lock */
+	struct vsvmg_ctx *next; /* dev->contexts, under dev->lock */
 
 	/* Agreed at INIT; constant afterwards. */
 	__u16 major;
@@ -104,7 +104,7 @@ struct vsvmg_ctx {
 	__u32 va_bits;
 	__u32 num_devices;
 	__u64 page_sizes;
-	__u64 va_limit;			/* 2^va_bits */
+	__u64 va_limit; /* 2^va_bits */
 
 	/*
 	 * Queue lock (DOC: Objects and locks).  Every UNMAP and MAP of the
@@ -112,19 +112,19 @@ struct vsvmg_ctx {
 	 * which is the host's apply order, is lock order.
 	 */
 	struct vsvmg_mutex lock;
-	__u64 unmap_seq;		/* seq of the newest UNMAP queued */
-	int dying;			/* destroy began: stop serving events */
+	__u64 unmap_seq; /* seq of the newest UNMAP queued */
+	int dying;	 /* destroy began: stop serving events */
 
-	struct vsvmg_mutex stat_lock;	/* leaf */
+	struct vsvmg_mutex stat_lock; /* leaf */
 	struct vsvmg_ctx_stats stats;
-	__u64 events_ignored;		/* MIGRATE_REQ, PREFETCH_DONE */
+	__u64 events_ignored; /* MIGRATE_REQ, PREFETCH_DONE */
 	int events_ignored_logged;
 
 	/* Event thread; only it touches wait_call and faults. */
 	struct vsvmg_thread thread;
 	int thread_started;
-	struct vsvmg_call *wait_call;	/* EVENT_WAIT for max_fault_batch */
-	struct vsvm_event_val *faults;	/* max_fault_batch, copied out */
+	struct vsvmg_call *wait_call;  /* EVENT_WAIT for max_fault_batch */
+	struct vsvm_event_val *faults; /* max_fault_batch, copied out */
 };
 
 /* vsvmg_submit.c: building, queuing and checking one SUBMIT_3D. */

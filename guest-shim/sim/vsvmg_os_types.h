@@ -30,7 +30,7 @@ struct vsvmg_thread {
 	pthread_t tid;
 	void (*fn)(void *arg);
 	void *arg;
-	int started;		/* tid is valid and not joined yet */
+	int started; /* tid is valid and not joined yet */
 };
 
 #endif /* VSVMG_OS_TYPES_H */

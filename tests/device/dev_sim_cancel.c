@@ -18,8 +18,7 @@ static uint64_t *loop_node(struct vp_device *dev, struct vp_dev_vm *vm,
 
 	node[0] = va;
 	node[1] = 1;
-	assert_int_equal(dev->ops->vm_map(vm, va, PAGE, node, VP_PROT_READ),
-			 0);
+	assert_int_equal(dev->ops->vm_map(vm, va, PAGE, node, VP_PROT_READ), 0);
 	return node;
 }
 
@@ -83,9 +82,8 @@ static void cancel_ends_a_launch_that_keeps_faulting(void **state)
 	struct vp_dev_vm *vm;
 
 	(void)state;
-	assert_int_equal(dev->ops->vm_create(dev, 48, NULL, spurious_fault,
-					     &vm),
-			 0);
+	assert_int_equal(
+		dev->ops->vm_create(dev, 48, NULL, spurious_fault, &vm), 0);
 	test_launch_init(&t, VSVM_KERNEL_FILL,
 			 (const uint64_t[]){ TEST_VA, 1u << 20, 1 }, 3);
 	test_launch_start(dev, vm, &t);

@@ -81,9 +81,8 @@ static void empty_vms_hold_no_device_memory(void **state)
 
 	(void)state;
 	for (i = 0; i < 100; i++) {
-		assert_int_equal(dev->ops->vm_create(dev, 57, NULL, NULL,
-						     &vm[i]),
-				 0);
+		assert_int_equal(
+			dev->ops->vm_create(dev, 57, NULL, NULL, &vm[i]), 0);
 		dev->ops->vm_stats(vm[i], &st);
 		assert_int_equal(st.pt_bytes, 0);
 		assert_int_equal(st.mapped_bytes, 0);

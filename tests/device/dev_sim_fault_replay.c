@@ -165,8 +165,7 @@ static void write_to_read_only_page_faults(void **state)
 	assert_int_equal(f->dev->ops->vm_map(f->pg.vm, TEST_VA, 2 * PAGE, buf,
 					     VP_PROT_READ),
 			 0);
-	assert_int_equal(f->dev->ops->vm_map(f->pg.vm, TEST_VA2, PAGE, dst,
-					     RW),
+	assert_int_equal(f->dev->ops->vm_map(f->pg.vm, TEST_VA2, PAGE, dst, RW),
 			 0);
 	/* A read works without a fault... */
 	l = RUN(f->dev, f->pg.vm, VSVM_KERNEL_COPY, TEST_VA2, TEST_VA, 16);
@@ -211,11 +210,10 @@ static void histogram_needs_atomic_permission(void **state)
 		data[i] = (uint32_t)i;
 	pager_add(&f->pg, TEST_VA, PAGE, data, VP_PROT_READ);
 	pager_add(&f->pg, TEST_VA2, PAGE, bins, RW);
-	assert_int_equal(f->dev->ops->vm_map(f->pg.vm, TEST_VA2, PAGE, bins,
-					     RW),
-			 0);
-	l = RUN(f->dev, f->pg.vm, VSVM_KERNEL_HISTOGRAM, TEST_VA2, TEST_VA,
-		100, 10);
+	assert_int_equal(
+		f->dev->ops->vm_map(f->pg.vm, TEST_VA2, PAGE, bins, RW), 0);
+	l = RUN(f->dev, f->pg.vm, VSVM_KERNEL_HISTOGRAM, TEST_VA2, TEST_VA, 100,
+		10);
 	assert_int_equal(l.status, -VSVM_ERR_FAULT);
 	assert_int_equal(l.fault_va, TEST_VA2);
 	assert_int_equal(f->pg.last_access, VP_ACCESS_ATOMIC);
@@ -225,8 +223,8 @@ static void histogram_needs_atomic_permission(void **state)
 	pthread_mutex_lock(&f->pg.lock);
 	f->pg.ranges[1].prot = ALL;
 	pthread_mutex_unlock(&f->pg.lock);
-	l = RUN(f->dev, f->pg.vm, VSVM_KERNEL_HISTOGRAM, TEST_VA2, TEST_VA,
-		100, 10);
+	l = RUN(f->dev, f->pg.vm, VSVM_KERNEL_HISTOGRAM, TEST_VA2, TEST_VA, 100,
+		10);
 	assert_int_equal(l.status, 0);
 	assert_int_equal(l.result, 100);
 	for (i = 0; i < 10; i++)

@@ -17,11 +17,11 @@
 
 struct tenant {
 	struct pager pg;
-	uint32_t *buf;		/* at TEST_VA in this tenant's VM */
-	uint64_t *sum;		/* at TEST_VA2: GATHER output */
-	uint32_t *idx;		/* at TEST_VA2 + 1 GiB: u32 0..n-1 */
-	uint32_t tag;		/* this tenant's fill values: tag << 16 | i */
-	uint64_t errors;	/* counted off the main thread */
+	uint32_t *buf;	 /* at TEST_VA in this tenant's VM */
+	uint64_t *sum;	 /* at TEST_VA2: GATHER output */
+	uint32_t *idx;	 /* at TEST_VA2 + 1 GiB: u32 0..n-1 */
+	uint32_t tag;	 /* this tenant's fill values: tag << 16 | i */
+	uint64_t errors; /* counted off the main thread */
 };
 
 /* Launch and wait without cmocka asserts (runs on tenant threads). */
@@ -81,8 +81,7 @@ static void *tenant_main(void *arg)
 	return NULL;
 }
 
-static void tenant_init(struct tenant *tn, struct vp_device *dev,
-			uint32_t tag)
+static void tenant_init(struct tenant *tn, struct vp_device *dev, uint32_t tag)
 {
 	uint32_t i;
 
@@ -121,9 +120,8 @@ static void identical_vas_in_two_vms_never_interact(void **state)
 	tenant_init(&tn[0], dev, 0x1111);
 	tenant_init(&tn[1], dev, 0x2222);
 	for (t = 0; t < 2; t++)
-		assert_int_equal(pthread_create(&thr[t], NULL, tenant_main,
-						&tn[t]),
-				 0);
+		assert_int_equal(
+			pthread_create(&thr[t], NULL, tenant_main, &tn[t]), 0);
 	for (t = 0; t < 2; t++)
 		pthread_join(thr[t], NULL);
 	for (t = 0; t < 2; t++) {
@@ -150,18 +148,18 @@ static void many_launches_in_flight_all_complete(void **state)
 
 	(void)state;
 	assert_int_equal(dev->ops->vm_create(dev, 48, NULL, NULL, &vm), 0);
-	assert_int_equal(dev->ops->vm_map(vm, TEST_VA,
-					  ((uint64_t)IN_FLIGHT * per * 4 +
-					   PAGE - 1) / PAGE * PAGE,
-					  buf, RW),
-			 0);
+	assert_int_equal(
+		dev->ops->vm_map(vm, TEST_VA,
+				 ((uint64_t)IN_FLIGHT * per * 4 + PAGE - 1) /
+					 PAGE * PAGE,
+				 buf, RW),
+		0);
 	for (i = 0; i < IN_FLIGHT; i++) {
-		test_launch_init(&t[i], VSVM_KERNEL_FILL,
-				 (const uint64_t[]){ TEST_VA +
-							     (uint64_t)i * per *
-								     4,
-						     per, i + 1 },
-				 3);
+		test_launch_init(
+			&t[i], VSVM_KERNEL_FILL,
+			(const uint64_t[]){ TEST_VA + (uint64_t)i * per * 4,
+					    per, i + 1 },
+			3);
 		test_launch_start(dev, vm, &t[i]);
 	}
 	for (i = 0; i < IN_FLIGHT; i++) {

@@ -36,8 +36,7 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	f->dev = test_device(4, 64);
-	assert_int_equal(f->dev->ops->vm_create(f->dev, 48, NULL, NULL,
-						&f->vm),
+	assert_int_equal(f->dev->ops->vm_create(f->dev, 48, NULL, NULL, &f->vm),
 			 0);
 	*state = f;
 	return 0;
@@ -103,8 +102,8 @@ static void copy_matches_cpu(void **state)
 	map(f, TEST_VA, src, size, VP_PROT_READ);
 	map(f, TEST_VA2, dst, size, RW);
 	/* Different page offsets: pieces end at either array's page end. */
-	l = RUN(f->dev, f->vm, VSVM_KERNEL_COPY, TEST_VA2 + 3000,
-		TEST_VA + 100, bytes);
+	l = RUN(f->dev, f->vm, VSVM_KERNEL_COPY, TEST_VA2 + 3000, TEST_VA + 100,
+		bytes);
 	assert_ok(&l, bytes);
 	assert_memory_equal(dst + 3000, src + 100, bytes);
 	for (i = 0; i < 3000; i++)
@@ -301,8 +300,8 @@ static void bad_arguments_fail_the_launch(void **state)
 	assert_status(&l, -VSVM_ERR_VALUE);
 	l = RUN(f->dev, f->vm, VSVM_KERNEL_NR, TEST_VA, 1);
 	assert_status(&l, -VSVM_ERR_VALUE);
-	l = RUN(f->dev, f->vm, VSVM_KERNEL_GATHER, TEST_VA, TEST_VA, TEST_VA,
-		1, 0);
+	l = RUN(f->dev, f->vm, VSVM_KERNEL_GATHER, TEST_VA, TEST_VA, TEST_VA, 1,
+		0);
 	assert_status(&l, -VSVM_ERR_VALUE);
 	l = RUN(f->dev, f->vm, VSVM_KERNEL_HISTOGRAM, TEST_VA, TEST_VA, 1, 0);
 	assert_status(&l, -VSVM_ERR_VALUE);
@@ -314,14 +313,13 @@ static void bad_arguments_fail_the_launch(void **state)
 	assert_status(&l, -VSVM_ERR_RANGE);
 	l = RUN(f->dev, f->vm, VSVM_KERNEL_FILL, UINT64_MAX - 3, 1, 0);
 	assert_status(&l, -VSVM_ERR_RANGE);
-	l = RUN(f->dev, f->vm, VSVM_KERNEL_COPY, TEST_VA, TEST_VA,
-		UINT64_MAX);
+	l = RUN(f->dev, f->vm, VSVM_KERNEL_COPY, TEST_VA, TEST_VA, UINT64_MAX);
 	assert_status(&l, -VSVM_ERR_RANGE);
 	l = RUN(f->dev, f->vm, VSVM_KERNEL_TRIAD, TEST_VA, TEST_VA, TEST_VA,
 		1ull << 61, 0);
 	assert_status(&l, -VSVM_ERR_RANGE);
-	l = RUN(f->dev, f->vm, VSVM_KERNEL_GATHER, TEST_VA, TEST_VA, TEST_VA,
-		1, 1ull << 61);
+	l = RUN(f->dev, f->vm, VSVM_KERNEL_GATHER, TEST_VA, TEST_VA, TEST_VA, 1,
+		1ull << 61);
 	assert_status(&l, -VSVM_ERR_RANGE);
 	l = RUN(f->dev, f->vm, VSVM_KERNEL_HISTOGRAM, TEST_VA, TEST_VA, 1,
 		(lim - TEST_VA) / 8 + 1);
@@ -330,8 +328,8 @@ static void bad_arguments_fail_the_launch(void **state)
 	/* Elements that could straddle a page. */
 	l = RUN(f->dev, f->vm, VSVM_KERNEL_FILL, TEST_VA + 2, 1, 0);
 	assert_status(&l, -VSVM_ERR_ALIGN);
-	l = RUN(f->dev, f->vm, VSVM_KERNEL_TRIAD, TEST_VA, TEST_VA + 4,
-		TEST_VA, 1, 0);
+	l = RUN(f->dev, f->vm, VSVM_KERNEL_TRIAD, TEST_VA, TEST_VA + 4, TEST_VA,
+		1, 0);
 	assert_status(&l, -VSVM_ERR_ALIGN);
 	l = RUN(f->dev, f->vm, VSVM_KERNEL_GATHER, TEST_VA, TEST_VA,
 		TEST_VA + 2, 1, 1);

@@ -74,8 +74,7 @@ static uint64_t device_sum(struct vp_device *dev, struct vp_dev_vm *vm,
 	struct vp_launch l;
 
 	/* dst and idx share the scratch page; idx[i] = i. */
-	l = RUN(dev, vm, VSVM_KERNEL_GATHER, scratch + PAGE, va, scratch, n,
-		n);
+	l = RUN(dev, vm, VSVM_KERNEL_GATHER, scratch + PAGE, va, scratch, n, n);
 	assert_int_equal(l.status, 0);
 	return l.result;
 }
@@ -111,8 +110,8 @@ static void retarget_is_seen_by_the_next_launch(void **state)
 	assert_int_equal(b[0], 100);
 	/* An unmap: the next read faults. */
 	ops->vm_unmap(vm, TEST_VA, PAGE);
-	l = RUN(dev, vm, VSVM_KERNEL_GATHER, TEST_VA2 + PAGE, TEST_VA,
-		TEST_VA2, 8, 8);
+	l = RUN(dev, vm, VSVM_KERNEL_GATHER, TEST_VA2 + PAGE, TEST_VA, TEST_VA2,
+		8, 8);
 	assert_int_equal(l.status, -VSVM_ERR_FAULT);
 	assert_int_equal(l.fault_va, TEST_VA);
 	ops->vm_destroy(vm);
@@ -141,9 +140,8 @@ static void eu_flushes_when_it_moves_to_another_vm(void **state)
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(ops->vm_create(dev, 48, NULL, NULL, &vm[i]),
 				 0);
-		assert_int_equal(ops->vm_map(vm[i], TEST_VA2, 2 * PAGE,
-					     scratch, RW),
-				 0);
+		assert_int_equal(
+			ops->vm_map(vm[i], TEST_VA2, 2 * PAGE, scratch, RW), 0);
 	}
 	/* Identical VA, different memory. */
 	assert_int_equal(ops->vm_map(vm[0], TEST_VA, PAGE, a, RW), 0);

@@ -22,21 +22,21 @@
 
 #include <stdatomic.h>
 
-#define RW	     (VP_PROT_READ | VP_PROT_WRITE)
-#define PAGES	     64u
-#define WORDS	     (PAGES * PAGE / 4)
-#define POISON_BYTE  0xa5
-#define POISON_WORD  0xa5a5a5a5u
-#define LIVE_WORD    0x11111111u
-#define ROUNDS	     3000u
+#define RW	    (VP_PROT_READ | VP_PROT_WRITE)
+#define PAGES	    64u
+#define WORDS	    (PAGES * PAGE / 4)
+#define POISON_BYTE 0xa5
+#define POISON_WORD 0xa5a5a5a5u
+#define LIVE_WORD   0x11111111u
+#define ROUNDS	    3000u
 
 struct flipper {
 	struct vp_device *dev;
 	struct vp_dev_vm *vm;
-	pthread_mutex_t lock;		/* the "context lock" */
+	pthread_mutex_t lock; /* the "context lock" */
 	uint8_t *buf[2];
-	uint8_t cur[PAGES];		/* guarded by lock */
-	uint32_t *dst;			/* read test: COPY destination */
+	uint8_t cur[PAGES]; /* guarded by lock */
+	uint32_t *dst;	    /* read test: COPY destination */
 	bool read_test;
 	atomic_bool stop;
 	/* Written by the launcher thread, read after it is joined. */
@@ -45,7 +45,7 @@ struct flipper {
 	uint64_t poison_seen;
 	uint64_t faults;
 	/* Written by the main thread. */
-	uint64_t poison_broken;		/* retired pages found written */
+	uint64_t poison_broken; /* retired pages found written */
 };
 
 static int flip_fault(void *owner, struct vp_dev_vm *vm, uint64_t va,
@@ -145,9 +145,9 @@ static void flipper_init(struct flipper *fl, bool read_test)
 	fl->buf[1] = test_alloc(PAGES * PAGE, PAGE);
 	fill_words(fl->buf[0], LIVE_WORD, PAGES * PAGE);
 	memset(fl->buf[1], POISON_BYTE, PAGES * PAGE);
-	assert_int_equal(fl->dev->ops->vm_create(fl->dev, 48, fl, flip_fault,
-						 &fl->vm),
-			 0);
+	assert_int_equal(
+		fl->dev->ops->vm_create(fl->dev, 48, fl, flip_fault, &fl->vm),
+		0);
 	assert_int_equal(fl->dev->ops->vm_map(fl->vm, TEST_VA, PAGES * PAGE,
 					      fl->buf[0], RW),
 			 0);
@@ -216,8 +216,8 @@ static void flip_pages(struct flipper *fl, pthread_t thr)
 
 	assert_int_equal(fl->poison_broken, 0);
 	for (i = 0; i < PAGES; i++)
-		assert_true(page_is(fl->buf[!fl->cur[i]] + i * PAGE,
-				    POISON_BYTE));
+		assert_true(
+			page_is(fl->buf[!fl->cur[i]] + i * PAGE, POISON_BYTE));
 	/* One shootdown per unmap that found the page mapped. */
 	fl->dev->ops->vm_stats(fl->vm, &st);
 	assert_true(st.tlb_flushes > 0 && st.tlb_flushes <= ROUNDS);
@@ -265,8 +265,8 @@ struct parked {
 	struct vp_dev_vm *vm;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool in_fault;		/* guarded by lock */
-	bool release;		/* guarded by lock */
+	bool in_fault; /* guarded by lock */
+	bool release;  /* guarded by lock */
 	uint32_t *buf;
 };
 
@@ -296,12 +296,11 @@ static void unmap_does_not_wait_for_a_faulting_eu(void **state)
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	p.buf = test_alloc(2 * PAGE, PAGE);
-	assert_int_equal(p.dev->ops->vm_create(p.dev, 48, &p, parked_fault,
-					       &p.vm),
-			 0);
-	assert_int_equal(p.dev->ops->vm_map(p.vm, TEST_VA2, PAGE,
-					    p.buf + PAGE / 4, RW),
-			 0);
+	assert_int_equal(
+		p.dev->ops->vm_create(p.dev, 48, &p, parked_fault, &p.vm), 0);
+	assert_int_equal(
+		p.dev->ops->vm_map(p.vm, TEST_VA2, PAGE, p.buf + PAGE / 4, RW),
+		0);
 	test_launch_init(&t, VSVM_KERNEL_FILL,
 			 (const uint64_t[]){ TEST_VA, 4, 8 }, 3);
 	test_launch_start(p.dev, p.vm, &t);

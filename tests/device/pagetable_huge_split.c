@@ -87,8 +87,8 @@ static void assert_unmapped(struct vp_pagetable *pt, uint64_t va)
 	assert_false(vp_pt_lookup(pt, va, &w));
 }
 
-#define VA  0x40000000ull	/* 1 GiB */
-#define HVA 0x7f0000000000ull	/* 2 MiB aligned */
+#define VA  0x40000000ull     /* 1 GiB */
+#define HVA 0x7f0000000000ull /* 2 MiB aligned */
 
 static void aligned_map_uses_2m_leaves(void **state)
 {
@@ -117,9 +117,8 @@ static void misaligned_host_address_uses_4k_leaves(void **state)
 	struct vp_pagetable *pt = new_pt(&ca);
 
 	(void)state;
-	assert_int_equal(vp_pt_map(pt, VA, HUGE, fake_hva(HVA + PAGE), RW,
-				   NULL),
-			 0);
+	assert_int_equal(
+		vp_pt_map(pt, VA, HUGE, fake_hva(HVA + PAGE), RW, NULL), 0);
 	assert_int_equal(vp_pt_table_bytes(pt), 4 * PAGE);
 	assert_maps(pt, VA, HVA + PAGE, RW, 12);
 	assert_maps(pt, VA + HUGE - 1, HVA + PAGE + HUGE - 1, RW, 12);
@@ -202,9 +201,8 @@ static void partial_remap_splits_and_retargets_one_page(void **state)
 	assert_maps(pt, page, HVA + 300 * PAGE, VSVM_PROT_ALL, 12);
 	assert_maps(pt, page + PAGE, HVA + 301 * PAGE, RW, 12);
 	/* Another target: invalidated. */
-	assert_int_equal(vp_pt_map(pt, page, PAGE, fake_hva(0x5000), RO,
-				   &inval),
-			 0);
+	assert_int_equal(
+		vp_pt_map(pt, page, PAGE, fake_hva(0x5000), RO, &inval), 0);
 	assert_true(inval);
 	assert_maps(pt, page + 1, 0x5001, RO, 12);
 	assert_maps(pt, page - PAGE, HVA + 299 * PAGE, RW, 12);
@@ -221,9 +219,8 @@ static void huge_map_over_split_table_merges(void **state)
 	bool inval = false;
 
 	(void)state;
-	assert_int_equal(vp_pt_map(pt, VA, HUGE, fake_hva(HVA + PAGE), RW,
-				   NULL),
-			 0);
+	assert_int_equal(
+		vp_pt_map(pt, VA, HUGE, fake_hva(HVA + PAGE), RW, NULL), 0);
 	assert_int_equal(vp_pt_table_bytes(pt), 4 * PAGE);
 	assert_int_equal(vp_pt_map(pt, VA, HUGE, fake_hva(HVA), RW, &inval), 0);
 	assert_true(inval);
@@ -275,8 +272,8 @@ static void unmap_of_many_leaves_returns_to_zero(void **state)
 	assert_int_equal(vp_pt_map(pt, VA, 32 * HUGE, fake_hva(HVA), RW, NULL),
 			 0);
 	for (i = 2; i < 6; i++)
-		assert_int_equal(vp_pt_map(pt, i << 30, 3 * PAGE,
-					   fake_hva(HVA), RO, NULL),
+		assert_int_equal(vp_pt_map(pt, i << 30, 3 * PAGE, fake_hva(HVA),
+					   RO, NULL),
 				 0);
 	assert_int_equal(vp_pt_mapped_bytes(pt), 32 * HUGE + 12 * PAGE);
 	assert_int_equal(vp_pt_table_bytes(pt), (2 + 1 + 4 * 2) * PAGE);

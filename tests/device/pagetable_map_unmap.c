@@ -28,8 +28,8 @@
 #define ALL  VSVM_PROT_ALL
 
 struct counting_alloc {
-	long live;	/* pages handed out and not freed */
-	long limit;	/* fail allocations beyond this many live pages */
+	long live;  /* pages handed out and not freed */
+	long limit; /* fail allocations beyond this many live pages */
 	long allocs;
 };
 
@@ -226,9 +226,8 @@ static void va_57_bits_uses_five_levels(void **state)
 			 0);
 	assert_int_equal(vp_pt_map(pt, mid, PAGE, fake_hva(0xb000), RW, NULL),
 			 0);
-	assert_int_equal(vp_pt_map(pt, 5 * PAGE, PAGE, fake_hva(0xc000), RW,
-				   NULL),
-			 0);
+	assert_int_equal(
+		vp_pt_map(pt, 5 * PAGE, PAGE, fake_hva(0xc000), RW, NULL), 0);
 	assert_maps(pt, top + 7, 0xa007, RW, 12);
 	assert_maps(pt, mid, 0xb000, RW, 12);
 	assert_maps(pt, 5 * PAGE, 0xc000, RW, 12);
@@ -237,9 +236,9 @@ static void va_57_bits_uses_five_levels(void **state)
 	assert_unmapped(pt, mid & ((1ull << 48) - 1));
 	/* Shared root, then 4 pages per mapping. */
 	assert_int_equal(vp_pt_table_bytes(pt), (1 + 3 * 4) * PAGE);
-	assert_int_equal(vp_pt_map(pt, top, 2 * PAGE, fake_hva(0xa000), RW,
-				   NULL),
-			 -EINVAL);
+	assert_int_equal(
+		vp_pt_map(pt, top, 2 * PAGE, fake_hva(0xa000), RW, NULL),
+		-EINVAL);
 	assert_unmapped(pt, 1ull << 57);
 	assert_int_equal(vp_pt_unmap(pt, 0, 1ull << 57, NULL), 0);
 	assert_int_equal(vp_pt_table_bytes(pt), 0);
@@ -259,18 +258,18 @@ static void va_47_and_48_bits_use_four_levels(void **state)
 	assert_int_equal(vp_pt_map(pt47, (1ull << 47) - PAGE, PAGE,
 				   fake_hva(0x1000), RW, NULL),
 			 0);
-	assert_int_equal(vp_pt_map(pt47, 1ull << 47, PAGE, fake_hva(0x1000),
-				   RW, NULL),
-			 -EINVAL);
+	assert_int_equal(
+		vp_pt_map(pt47, 1ull << 47, PAGE, fake_hva(0x1000), RW, NULL),
+		-EINVAL);
 	assert_unmapped(pt47, 1ull << 47);
 	assert_unmapped(pt47, (1ull << 48) - PAGE);
 	assert_int_equal(vp_pt_map(pt48, (1ull << 48) - PAGE, PAGE,
 				   fake_hva(0x1000), RW, NULL),
 			 0);
 	assert_maps(pt48, (1ull << 48) - PAGE, 0x1000, RW, 12);
-	assert_int_equal(vp_pt_map(pt48, 1ull << 48, PAGE, fake_hva(0x1000),
-				   RW, NULL),
-			 -EINVAL);
+	assert_int_equal(
+		vp_pt_map(pt48, 1ull << 48, PAGE, fake_hva(0x1000), RW, NULL),
+		-EINVAL);
 	vp_pt_destroy(pt47);
 	vp_pt_destroy(pt48);
 	assert_int_equal(ca.live, 0);
@@ -291,11 +290,10 @@ static void bad_ranges_are_refused(void **state)
 
 	assert_int_equal(vp_pt_map(pt, 0x1000, 0, h, RW, NULL), -EINVAL);
 	assert_int_equal(vp_pt_map(pt, 0x1001, PAGE, h, RW, NULL), -EINVAL);
-	assert_int_equal(vp_pt_map(pt, 0x1000, PAGE + 1, h, RW, NULL),
-			 -EINVAL);
-	assert_int_equal(vp_pt_map(pt, 0x1000, PAGE, fake_hva(0x10001), RW,
-				   NULL),
-			 -EINVAL);
+	assert_int_equal(vp_pt_map(pt, 0x1000, PAGE + 1, h, RW, NULL), -EINVAL);
+	assert_int_equal(
+		vp_pt_map(pt, 0x1000, PAGE, fake_hva(0x10001), RW, NULL),
+		-EINVAL);
 	assert_int_equal(vp_pt_map(pt, 0x1000, PAGE, NULL, RW, NULL), -EINVAL);
 	assert_int_equal(vp_pt_map(pt, 0x1000, PAGE, h, 0, NULL), -EINVAL);
 	assert_int_equal(vp_pt_map(pt, 0x1000, PAGE, h, 8, NULL), -EINVAL);
@@ -303,12 +301,12 @@ static void bad_ranges_are_refused(void **state)
 	assert_int_equal(vp_pt_map(pt, lim, PAGE, h, RW, NULL), -EINVAL);
 	assert_int_equal(vp_pt_map(pt, lim - PAGE, 2 * PAGE, h, RW, NULL),
 			 -EINVAL);
-	assert_int_equal(vp_pt_map(pt, 0x1000, UINT64_MAX - PAGE + 1, h, RW,
-				   NULL),
-			 -EINVAL);
-	assert_int_equal(vp_pt_map(pt, UINT64_MAX - PAGE + 1, PAGE, h, RW,
-				   NULL),
-			 -EINVAL);
+	assert_int_equal(
+		vp_pt_map(pt, 0x1000, UINT64_MAX - PAGE + 1, h, RW, NULL),
+		-EINVAL);
+	assert_int_equal(
+		vp_pt_map(pt, UINT64_MAX - PAGE + 1, PAGE, h, RW, NULL),
+		-EINVAL);
 	assert_int_equal(vp_pt_map(pt, 0x2000, lim - 0x1000, h, RW, NULL),
 			 -EINVAL);
 	assert_int_equal(vp_pt_unmap(pt, lim - PAGE, 2 * PAGE, NULL), -EINVAL);
@@ -336,9 +334,9 @@ static void alloc_failure_leaves_range_unmapped(void **state)
 	assert_int_equal(ca.live, 4);
 	/* The second half needs an L2 and an L1 more: allow one. */
 	ca.limit = 5;
-	assert_int_equal(vp_pt_map(pt, va, 4 * PAGE, fake_hva(0x1000), RW,
-				   &inval),
-			 -ENOMEM);
+	assert_int_equal(
+		vp_pt_map(pt, va, 4 * PAGE, fake_hva(0x1000), RW, &inval),
+		-ENOMEM);
 	assert_true(inval);
 	assert_unmapped(pt, va);
 	assert_unmapped(pt, va + PAGE);
@@ -353,9 +351,8 @@ static void alloc_failure_leaves_range_unmapped(void **state)
 			 -ENOMEM);
 	assert_int_equal(vp_pt_table_bytes(pt), 0);
 	ca.limit = 100;
-	assert_int_equal(vp_pt_map(pt, va, 4 * PAGE, fake_hva(0x1000), RW,
-				   NULL),
-			 0);
+	assert_int_equal(
+		vp_pt_map(pt, va, 4 * PAGE, fake_hva(0x1000), RW, NULL), 0);
 	assert_maps(pt, va + 3 * PAGE, 0x4000, RW, 12);
 	vp_pt_destroy(pt);
 	assert_int_equal(ca.live, 0);
@@ -365,10 +362,10 @@ static void alloc_failure_leaves_range_unmapped(void **state)
  * Random maps and unmaps over a small window (4 MiB-aligned, so 2 MiB
  * leaves and splits happen), compared page by page with a flat model.
  */
-#define MODEL_PAGES 2048u	/* 8 MiB window */
+#define MODEL_PAGES 2048u /* 8 MiB window */
 
 struct model_page {
-	uint64_t hva;		/* 0: unmapped */
+	uint64_t hva; /* 0: unmapped */
 	uint32_t prot;
 };
 
@@ -416,9 +413,9 @@ static void random_ops_match_a_flat_model(void **state)
 						   prot, NULL),
 					 0);
 			for (i = 0; i < n; i++)
-				model[first + i] = (struct model_page){
-					hva + i * PAGE, prot
-				};
+				model[first + i] =
+					(struct model_page){ hva + i * PAGE,
+							     prot };
 		} else {
 			assert_int_equal(vp_pt_unmap(pt, base + first * PAGE,
 						     n * PAGE, NULL),
@@ -455,9 +452,8 @@ static void default_allocator_works(void **state)
 
 	(void)state;
 	assert_non_null(pt);
-	assert_int_equal(vp_pt_map(pt, 0, 16 * PAGE, fake_hva(0x1000), RW,
-				   NULL),
-			 0);
+	assert_int_equal(
+		vp_pt_map(pt, 0, 16 * PAGE, fake_hva(0x1000), RW, NULL), 0);
 	assert_int_equal(vp_pt_table_bytes(pt), 4 * PAGE);
 	/* Destroy with mappings in place frees every table (ASan checks). */
 	vp_pt_destroy(pt);

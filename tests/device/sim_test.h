@@ -31,14 +31,14 @@
 
 #define PAGE	 4096ull
 #define HUGE	 (2ull << 20)
-#define TEST_VA	 0x10000000000ull	/* 1 TiB: far from any host pointer */
+#define TEST_VA	 0x10000000000ull /* 1 TiB: far from any host pointer */
 #define TEST_VA2 0x20000000000ull
 
 struct test_launch {
 	struct vp_launch l;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int done_calls;			/* guarded by lock */
+	int done_calls; /* guarded by lock */
 };
 
 static inline void test_launch_done(struct vp_launch *l)
@@ -113,8 +113,8 @@ static inline struct vp_launch test_run(struct vp_device *dev,
 	return out;
 }
 
-#define RUN(dev, vm, kernel, ...)                                          \
-	test_run(dev, vm, kernel, (const uint64_t[]){ __VA_ARGS__ },       \
+#define RUN(dev, vm, kernel, ...)                                    \
+	test_run(dev, vm, kernel, (const uint64_t[]){ __VA_ARGS__ }, \
 		 sizeof((const uint64_t[]){ __VA_ARGS__ }) / sizeof(uint64_t))
 
 static inline void *test_alloc(size_t bytes, size_t align)
@@ -150,17 +150,17 @@ struct pager_range {
 };
 
 struct pager {
-	pthread_mutex_t lock;		/* the "context lock" */
+	pthread_mutex_t lock; /* the "context lock" */
 	struct vp_device *dev;
 	struct vp_dev_vm *vm;
-	struct pager_range ranges[PAGER_MAX_RANGES];	/* by lock */
-	uint32_t nr;			/* by lock */
-	uint64_t calls;			/* by lock */
-	uint64_t last_va;		/* by lock */
-	enum vp_access last_access;	/* by lock */
-	int fail;			/* returned when no range fits */
-	int map_len_pages;		/* pages mapped per fault (>= 1) */
-	long delay_us;			/* sleep in each fault, unlocked */
+	struct pager_range ranges[PAGER_MAX_RANGES]; /* by lock */
+	uint32_t nr;				     /* by lock */
+	uint64_t calls;				     /* by lock */
+	uint64_t last_va;			     /* by lock */
+	enum vp_access last_access;		     /* by lock */
+	int fail;	   /* returned when no range fits */
+	int map_len_pages; /* pages mapped per fault (>= 1) */
+	long delay_us;	   /* sleep in each fault, unlocked */
 };
 
 static inline bool pager_allows(uint32_t prot, enum vp_access access)

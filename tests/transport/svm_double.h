@@ -62,6 +62,16 @@ static inline int dbl_read(const int *counter)
 	return v;
 }
 
+static inline uint32_t dbl_read_u32(const uint32_t *field)
+{
+	uint32_t v;
+
+	pthread_mutex_lock(&dbl.lock);
+	v = *field;
+	pthread_mutex_unlock(&dbl.lock);
+	return v;
+}
+
 struct vp_svm *vp_svm_create(const struct vp_svm_config *cfg,
 			     const struct vp_memtable *mt)
 {

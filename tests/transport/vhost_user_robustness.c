@@ -158,7 +158,7 @@ static void bad_version_breaks_it(void **state)
 	expect_broken(p, 1);
 }
 
-static void too_many_fds_break_it(void **state)
+static void nine_fds_for_a_call_break_it(void **state)
 {
 	struct pair *p = *state;
 	int fds[9], i;
@@ -170,6 +170,20 @@ static void too_many_fds_break_it(void **state)
 	assert_int_equal(
 		fe_send(&p->bad, FE_SET_VRING_CALL, 0, &v, sizeof(v), fds, 9),
 		0);
+	for (i = 0; i < 9; i++)
+		close(fds[i]);
+	expect_broken(p, 1);
+}
+
+static void more_fds_than_any_message_carries_break_it(void **state)
+{
+	struct pair *p = *state;
+	int fds[9], i;
+
+	for (i = 0; i < 9; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	/* Even a request we do not handle may carry at most eight. */
+	assert_int_equal(fe_send(&p->bad, 99, 0, NULL, 0, fds, 9), 0);
 	for (i = 0; i < 9; i++)
 		close(fds[i]);
 	expect_broken(p, 1);
@@ -417,7 +431,8 @@ int main(void)
 		T(payload_larger_than_any_message_breaks_it),
 		T(wrong_size_for_the_request_breaks_it),
 		T(bad_version_breaks_it),
-		T(too_many_fds_break_it),
+		T(nine_fds_for_a_call_break_it),
+		T(more_fds_than_any_message_carries_break_it),
 		T(two_fds_for_a_kick_break_it),
 		T(bad_vring_index_breaks_it),
 		T(bad_vring_index_in_fd_message_breaks_it),

@@ -241,7 +241,7 @@ static void capset_and_context_round_trip(void **state)
 	make_hdr(&cc.hdr, VIRTIO_GPU_CMD_CTX_CREATE, 42);
 	h = fe_cmd(&s->fe, &cc, sizeof(cc), HDR, &len);
 	assert_int_equal(le32toh(h->type), VIRTIO_GPU_RESP_OK_NODATA);
-	assert_int_equal(dbl.last_ctx_id, 42);
+	assert_int_equal(dbl_read_u32(&dbl.last_ctx_id), 42);
 }
 
 static void submissions_complete_out_of_order(void **state)
@@ -354,6 +354,43 @@ static void stop_and_resume_keeps_parked_work(void **state)
 	assert_int_equal(r[HDR + 1], 's');
 }
 
+static void device_reset_starts_the_contexts_over(void **state)
+{
+	struct session *s = *state;
+	struct virtio_gpu_ctx_create cc = { 0 };
+	struct virtio_gpu_ctrl_hdr *h;
+	uint8_t buf[64];
+	uint32_t n = submit_req(buf, 42, 'P', 'r', 8, 8), base, len;
+	int created = dbl_read(&dbl.created);
+	int destroyed = dbl_read(&dbl.destroyed);
+
+	make_hdr(&cc.hdr, VIRTIO_GPU_CMD_CTX_CREATE, 42);
+	h = fe_cmd(&s->fe, &cc, sizeof(cc), HDR, &len);
+	assert_int_equal(le32toh(h->type), VIRTIO_GPU_RESP_OK_NODATA);
+	fe_post(&s->fe, 0, buf, n, HDR + 8);
+	fe_kick(&s->fe, 0);
+	while (dbl_nr_parked() == 0)
+		usleep(1000);
+	assert_int_equal(fe_ack_state(&s->fe, FE_SET_VRING_ENABLE, 0, 0), 0);
+	get_vring_base(&s->fe, 0, &base);
+	assert_int_equal(base, 2);
+	/* The guest reset the device: its new driver starts from 0. */
+	memset(s->fe.gr[0].used, 0, 6 + 8 * FE_NUM);
+	memset(s->fe.gr[0].avail, 0, 6 + 2 * FE_NUM);
+	s->fe.gr[0].avail_idx = 0;
+	s->fe.gr[0].used_seen = 0;
+	fe_ring_prepare(&s->fe, 0, 0);
+	assert_int_equal(dbl_read(&dbl.destroyed), destroyed + 1);
+	assert_int_equal(dbl_read(&dbl.created), created + 1);
+	assert_int_equal(dbl_nr_parked(), 0);
+	fe_ring_enable(&s->fe, 0);
+	/* The old context is gone with the old driver: its id is free. */
+	h = fe_cmd(&s->fe, &cc, sizeof(cc), HDR, &len);
+	assert_int_equal(le32toh(h->type), VIRTIO_GPU_RESP_OK_NODATA);
+	/* The parked buffer of the old ring was never written back. */
+	assert_int_equal(guest_used_idx(&s->fe.gr[0]), 1);
+}
+
 static void new_memory_table_reaches_the_core(void **state)
 {
 	struct session *s = *state;
@@ -440,6 +477,7 @@ int main(void)
 		TR(submissions_complete_out_of_order),
 		TB(buffers_posted_before_enable_are_served),
 		TR(stop_and_resume_keeps_parked_work),
+		TR(device_reset_starts_the_contexts_over),
 		TR(new_memory_table_reaches_the_core),
 		TR(cursor_queue_is_consumed),
 		TR(disconnect_destroys_the_connection_state),

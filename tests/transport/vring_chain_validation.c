@@ -172,6 +172,19 @@ static void self_loop_is_refused(void **state)
 	expect_ring_still_works(fx);
 }
 
+/* Empty buffers name no memory: only the link count can stop this loop. */
+static void loop_of_empty_buffers_is_refused(void **state)
+{
+	struct ring_fx *fx = *state;
+
+	guest_desc_set(&fx->gr[0], 0, 0, 0, VRING_DESC_F_NEXT, 1);
+	guest_desc_set(&fx->gr[0], 1, 0, 0, VRING_DESC_F_NEXT, 0);
+	fx->gr[0].next_desc = 2;
+	guest_publish(&fx->gr[0], 0);
+	expect_pop(fx, -EBADMSG, 0);
+	expect_ring_still_works(fx);
+}
+
 static void next_index_out_of_range_is_refused(void **state)
 {
 	struct ring_fx *fx = *state;
@@ -446,6 +459,7 @@ int main(void)
 		T(chain_of_queue_size_is_accepted),
 		T(looping_chain_is_refused),
 		T(self_loop_is_refused),
+		T(loop_of_empty_buffers_is_refused),
 		T(next_index_out_of_range_is_refused),
 		T(head_out_of_range_breaks_the_ring),
 		T(avail_index_jump_breaks_the_ring),

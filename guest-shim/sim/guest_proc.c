@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+/*
+ * guest_proc.c - simulated guest processes bound to SVM contexts.
+ *
+ * Copyright (C) 2026 The vsvm authors
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "guest_proc.h"
+
+/* The mm notifier: the device must lose the range before the CPU does. */
+static int proc_invalidate(void *arg, uint64_t va, uint64_t len)
+{
+	struct gsim_proc *p = arg;
+
+	return vsvmg_ctx_invalidate(p->ctx, va, len);
+}
+
+static int bind(struct vsvmg_dev *dev, struct gsim_proc *p)
+{
+	int ret = vsvmg_ctx_create(dev, &gsim_mm_ops, p->mm, &p->ctx);
+
+	if (ret)
+		return ret;
+	gsim_mm_set_notifier(p->mm, proc_invalidate, p);
+	return 0;
+}
+
+int gsim_proc_create(struct vsvmg_dev *dev, struct gsim_ram *ram,
+		     uint32_t pid, struct gsim_proc **out)
+{
+	struct gsim_proc *p = calloc(1, sizeof(*p));
+	int ret = -ENOMEM;
+
+	if (!p)
+		return -ENOMEM;
+	p->pid = pid;
+	p->mm = gsim_mm_create(ram, 48);
+	if (!p->mm)
+		goto err_free;
+	ret = bind(dev, p);
+	if (ret)
+		goto err_mm;
+	*out = p;
+	return 0;
+
+err_mm:
+	gsim_mm_destroy(p->mm);
+err_free:
+	free(p);
+	return ret;
+}
+
+int gsim_proc_fork(struct gsim_proc *parent, struct vsvmg_dev *dev,
+		   uint32_t pid, struct gsim_proc **out)
+{
+	struct gsim_proc *p = calloc(1, sizeof(*p));
+	int ret = -ENOMEM;
+
+	if (!p)
+		return -ENOMEM;
+	p->pid = pid;
+	/* Write-protects the parent, through its notifier, first. */
+	p->mm = gsim_mm_fork(parent->mm);
+	if (!p->mm)
+		goto err_free;
+	ret = bind(dev, p);
+	if (ret)
+		goto err_mm;
+	*out = p;
+	return 0;
+
+err_mm:
+	gsim_mm_destroy(p->mm);
+err_free:
+	free(p);
+	return ret;
+}
+
+void gsim_proc_exit(struct gsim_proc *p)
+{
+	gsim_mm_set_notifier(p->mm, NULL, NULL);
+	vsvmg_ctx_destroy(p->ctx);
+	gsim_mm_destroy(p->mm);
+	free(p);
+}
+
+int gsim_proc_mmap_fixed(struct gsim_proc *p, uint64_t va, uint64_t len)
+{
+	uint64_t got;
+	int ret = gsim_mm_mmap(p->mm, va, len, GSIM_PROT_READ | GSIM_PROT_WRITE,
+			       GSIM_MAP_FIXED, &got);
+
+	return ret ? ret : (got == va ? 0 : -EINVAL);
+}
