@@ -74,7 +74,7 @@ demo: deps
 	@scripts/demo.sh
 
 test: deps
-	@$(MAKE) --no-print-directory unit-bins fuzz-bin $(TOOLS)
+	@$(MAKE) --no-print-directory -j$$(nproc) unit-bins fuzz-bin $(TOOLS)
 	@tests/run.sh --all
 
 test-unit: deps

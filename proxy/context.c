@@ -224,54 +224,99 @@ static bool map_is_stale(struct vp_ctx *ctx, uint64_t seq, uint64_t start,
 	return false;
 }
 
+/* One piece of a MAP: a VA range backed by one memory region. */
+struct map_piece {
+	uint64_t va;
+	uint64_t len;
+	uint64_t hva;
+};
+
+/*
+ * Cut the runs at region boundaries (a run may cross regions adjacent in
+ * GPA: the guest cannot see them).  Return the number of pieces, or a
+ * negated vsvm_status if a byte is outside guest RAM or too many pieces.
+ */
+static int map_pieces(struct vp_ctx *ctx, const struct vsvm_request *req,
+		      struct map_piece *pc, uint32_t max)
+{
+	uint64_t va = req->u.map.va;
+	struct vsvm_run run;
+	uint32_t i, n = 0;
+
+	for (i = 0; i < req->u.map.nr_runs; i++) {
+		vsvm_request_run(req, i, &run);
+		while (run.len) {
+			uint64_t avail;
+			void *hva = vp_memtable_gpa_extent(ctx->mt, run.gpa,
+							   &avail);
+
+			if (!hva)
+				return -VSVM_ERR_RANGE;
+			if (n == max)
+				return -VSVM_ERR_LIMIT;
+			if (avail > run.len)
+				avail = run.len;
+			pc[n++] = (struct map_piece){ va, avail,
+						      (uint64_t)(uintptr_t)hva };
+			va += avail;
+			run.gpa += avail;
+			run.len -= avail;
+		}
+	}
+	return (int)n;
+}
+
+/* Pieces a MAP may become: every run split at most at a few regions. */
+#define MAP_MAX_PIECES (2 * VSVM_MAX_MAP_RUNS)
+
 static int cmd_map(struct vp_ctx *ctx, const struct vsvm_request *req,
 		   struct vsvm_writer *w)
 {
-	uint64_t va = req->u.map.va, end = va + req->u.map.len, cur;
+	uint64_t va = req->u.map.va, end = va + req->u.map.len;
 	struct vp_range_val val = { .word = { req->u.map.prot, 0 } };
-	uint64_t hva[VSVM_MAX_MAP_RUNS];
 	struct vp_range_map *m = &ctx->maps;
-	struct vsvm_run run;
-	uint32_t i;
+	struct map_piece *pc;
+	int n, i;
 
 	if (vsvm_check_range(va, req->u.map.len, ctx->va_bits))
 		return -VSVM_ERR_RANGE;
-	if (req->u.map.nr_runs > VSVM_MAX_MAP_RUNS)
-		return -VSVM_ERR_LIMIT;
-	if (m->limit && m->count + 2 * req->u.map.nr_runs + 2 > m->limit)
-		return -VSVM_ERR_LIMIT;
 	if (map_is_stale(ctx, req->u.map.inval_seq, va, end)) {
 		ctx->stats.map_stale++;
 		return -VSVM_ERR_STALE;
 	}
+	pc = malloc(MAP_MAX_PIECES * sizeof(*pc));
+	if (!pc)
+		return -VSVM_ERR_NOMEM;
 	/* Every GPA must be guest RAM of this VM before anything changes. */
-	for (i = 0; i < req->u.map.nr_runs; i++) {
-		vsvm_request_run(req, i, &run);
-		hva[i] = (uint64_t)(uintptr_t)vp_memtable_gpa(ctx->mt, run.gpa,
-							      run.len);
-		if (!hva[i])
-			return -VSVM_ERR_RANGE;
+	n = map_pieces(ctx, req, pc, MAP_MAX_PIECES);
+	if (n < 0)
+		goto out;
+	if (m->limit && m->count + 2 * (uint64_t)n + 2 > m->limit) {
+		n = -VSVM_ERR_LIMIT;
+		goto out;
 	}
 	/* A remap replaces: old PTEs go (and drain) before new ones exist. */
 	if (vp_range_map_first_after(m, va) &&
 	    vp_range_map_first_after(m, va)->start < end)
 		unmap_all_devices(ctx, va, req->u.map.len);
-	for (i = 0, cur = va; i < req->u.map.nr_runs; i++) {
-		vsvm_request_run(req, i, &run);
-		val.base = hva[i];
-		if (vp_range_map_set(m, cur, cur + run.len, &val)) {
+	for (i = 0; i < n; i++) {
+		val.base = pc[i].hva;
+		if (vp_range_map_set(m, pc[i].va, pc[i].va + pc[i].len, &val)) {
 			/* Leave the range unmapped: devices fault, safely. */
 			vp_range_map_remove(m, va, end);
-			return -VSVM_ERR_NOMEM;
+			n = -VSVM_ERR_NOMEM;
+			goto out;
 		}
-		cur += run.len;
 	}
 	ctx->stats.maps++;
 	ctx->stats.map_bytes += req->u.map.len;
-	return vsvm_encode_response(w, &(struct vsvm_response){
-					       .op = VSVM_CMD_MAP }) < 0 ?
-		       -VSVM_ERR_UNSPEC :
-		       0;
+	n = vsvm_encode_response(w, &(struct vsvm_response){
+					    .op = VSVM_CMD_MAP }) < 0 ?
+		    -VSVM_ERR_UNSPEC :
+		    0;
+out:
+	free(pc);
+	return n < 0 ? n : 0;
 }
 
 static int cmd_unmap(struct vp_ctx *ctx, const struct vsvm_request *req,
@@ -496,6 +541,8 @@ static uint64_t prefetch_map(struct vp_ctx *ctx, uint64_t va, uint64_t end,
 
 		if (a && ATTR_ACCESS(a->val.word[0]) != VSVM_DEVICE_ACCESS_RW)
 			continue;	/* limited ranges map page by page */
+		bool all = devmask != 0;
+
 		for (d = 0; d < ctx->cfg->num_devices; d++) {
 			if (!(devmask & (1ull << d)))
 				continue;
@@ -504,9 +551,11 @@ static uint64_t prefetch_map(struct vp_ctx *ctx, uint64_t va, uint64_t end,
 				    (void *)(uintptr_t)vp_range_base_at(
 					    &ctx->maps, r, s),
 				    prot))
-				continue;
-			bytes += e - s;
+				all = false;
 		}
+		/* Counted once: mapped on every target device. */
+		if (all)
+			bytes += e - s;
 	}
 	return bytes;
 }

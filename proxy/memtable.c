@@ -172,6 +172,25 @@ void *vp_memtable_gpa(const struct vp_memtable *mt, uint64_t gpa, uint64_t len)
 	return lookup(mt, gpa, len, 0);
 }
 
+void *vp_memtable_gpa_extent(const struct vp_memtable *mt, uint64_t gpa,
+			     uint64_t *len)
+{
+	uint32_t i;
+
+	for (i = 0; i < mt->nr; i++) {
+		const struct vp_memregion *r = &mt->regions[i];
+		uint64_t off;
+
+		if (gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		off = gpa - r->gpa;
+		*len = r->size - off;
+		return (uint8_t *)r->map + r->mmap_offset + off;
+	}
+	*len = 0;
+	return NULL;
+}
+
 void *vp_memtable_uva(const struct vp_memtable *mt, uint64_t uva, uint64_t len)
 {
 	return lookup(mt, uva, len, 1);

@@ -59,7 +59,15 @@ void vp_memtable_clear(struct vp_memtable *mt);
 void *vp_memtable_gpa(const struct vp_memtable *mt, uint64_t gpa,
 		      uint64_t len);
 
-/* Same for a frontend virtual address (vring addresses). */
+/*
+ * Pointer to gpa and, in *len, how many bytes from there the same region
+ * holds; NULL (and *len 0) if gpa is in no region.  For walking a GPA run
+ * that crosses regions adjacent in guest physical address.
+ */
+void *vp_memtable_gpa_extent(const struct vp_memtable *mt, uint64_t gpa,
+			     uint64_t *len);
+
+/* Same as vp_memtable_gpa for a frontend virtual address (vring addresses). */
 void *vp_memtable_uva(const struct vp_memtable *mt, uint64_t uva,
 		      uint64_t len);
 

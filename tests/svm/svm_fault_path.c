@@ -223,6 +223,31 @@ static void destroy_cancels_parked_wait_and_faulting_launch(void **state)
 	vp_svm_ctx_destroy(e->svm, 6);
 }
 
+static void run_crossing_adjacent_regions_is_one_mapping(void **state)
+{
+	struct t_env *e = *state;
+	const uint64_t gpa = T_RAM_SIZE / 2 - 2 * 4096;	/* 2 pages each side */
+	uint64_t args[3] = { T_VA, 4 * 1024, 0x600d };
+	uint32_t *p = (uint32_t *)(e->ram + gpa);
+	struct vsvm_response rsp;
+	struct t_sub *l;
+	unsigned int i;
+
+	t_ctx(e, 7);
+	assert_int_equal(t_map(e, 7, T_VA, gpa, 4 * 4096, RW, 0), VSVM_OK);
+	l = t_launch(e, 7, VSVM_KERNEL_FILL, 1, args);
+	t_wait(l);
+	t_reply(l, 0, &rsp);
+	assert_int_equal(rsp.status, VSVM_OK);
+	for (i = 0; i < 4 * 1024; i++)
+		assert_int_equal(p[i], 0x600d);
+	t_sub_free(l);
+	/* Past the end of guest RAM is still refused. */
+	assert_int_equal(t_map(e, 7, T_VA, T_RAM_SIZE - 4096, 2 * 4096, RW, 0),
+			 VSVM_ERR_RANGE);
+	vp_svm_ctx_destroy(e->svm, 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +256,7 @@ int main(void)
 		cmocka_unit_test(unresolvable_fault_fails_launch_with_address),
 		cmocka_unit_test(identical_va_in_two_contexts_never_interact),
 		cmocka_unit_test(destroy_cancels_parked_wait_and_faulting_launch),
+		cmocka_unit_test(run_crossing_adjacent_regions_is_one_mapping),
 	};
 
 	return cmocka_run_group_tests_name("svm_fault_path", tests, setup,

@@ -61,17 +61,23 @@ static void t_complete(struct vp_submit *s)
 
 static inline void t_env_up(struct t_env *e)
 {
-	uint64_t gpa = 0, size = T_RAM_SIZE, uva, off = 0;
-	int fd = memfd_create("t-guest-ram", 0), i;
+	/* Two regions adjacent in GPA, as a frontend may send them. */
+	const uint64_t half = T_RAM_SIZE / 2;
+	uint64_t gpa[2] = { 0, half }, size[2] = { half, half }, uva[2];
+	uint64_t off[2] = { 0, half };
+	int fd = memfd_create("t-guest-ram", 0), fds[2], i;
 
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, (off_t)T_RAM_SIZE), 0);
 	e->ram = mmap(NULL, T_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      fd, 0);
 	assert_true(e->ram != MAP_FAILED);
-	uva = (uint64_t)(uintptr_t)e->ram;
-	assert_int_equal(vp_memtable_build(&e->mt, 1, &gpa, &size, &uva, &off,
-					   &fd), 0);
+	uva[0] = (uint64_t)(uintptr_t)e->ram;
+	uva[1] = uva[0] + half;
+	fds[0] = fd;
+	fds[1] = dup(fd);
+	assert_int_equal(vp_memtable_build(&e->mt, 2, gpa, size, uva, off, fds),
+			 0);
 	for (i = 0; i < T_NDEV; i++) {
 		struct dev_sim_config dc = { .index = (uint32_t)i,
 					     .mem_size = 32ull << 20 };
