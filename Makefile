@@ -53,6 +53,9 @@ TOOLS     := $(BUILD)/vsvm-protodump $(BUILD)/vsvm-proxy \
 FUZZ_SECONDS ?= 60
 export FUZZ_SECONDS
 
+# Keep objects: make would delete them as intermediates.
+.SECONDARY:
+
 .PHONY: all deps demo test test-unit unit-bins fuzz fuzz-bin modules \
 	modules-clean clean format help
 
@@ -89,11 +92,20 @@ fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-bin
 	@tests/run.sh --fuzz
 
+# Every source compiles once into build/obj (with header dependencies from
+# -MMD); test executables and tools link those objects.
+OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -D_GNU_SOURCE $(TEST_INC) -MMD -MP -c $< -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
 define group_rule
-$(BUILD)/tests/$(1)/%: tests/$(1)/%.c $$(GROUP_$(1)) $$(ALL_HDRS)
+$(BUILD)/tests/$(1)/%: $(BUILD)/obj/tests/$(1)/%.o $$(call OBJ,$$(GROUP_$(1)))
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_CFLAGS) $$(SAN) -D_GNU_SOURCE $$(TEST_INC) $$< \
-		$$(GROUP_$(1)) $$(LIBS) -o $$@
+	$$(CC) $$(SAN) $$^ $$(LIBS) -o $$@
 endef
 $(foreach g,$(GROUPS),$(eval $(call group_rule,$(g))))
 
@@ -102,25 +114,20 @@ $(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(CODEC) $(CODEC_H)
 	$(FUZZ_CC) -std=gnu11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -I$(PROTO)/include $< $(CODEC) -o $@
 
-$(BUILD)/vsvm-protodump: $(PROTO)/tools/vsvm_protodump.c $(CODEC) $(CODEC_H)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SAN) $< $(CODEC) -o $@
+$(BUILD)/vsvm-protodump: $(call OBJ,$(PROTO)/tools/vsvm_protodump.c $(CODEC))
+	$(CC) $(SAN) $^ -o $@
 
 PROXY_SRCS := $(MEMTABLE_SRCS) $(TRANSPORT_SRCS) $(SVM_SRCS) $(DEVICE_SRCS) \
 	      $(CODEC)
 
 # Tools are built with sanitizers too: demo and tests then double as checks.
-$(BUILD)/vsvm-proxy: proxy/main.c $(PROXY_SRCS) $(ALL_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SAN) -D_GNU_SOURCE $(PROXY_INC) $< $(PROXY_SRCS) \
-		-lpthread -lm -o $@
+$(BUILD)/vsvm-proxy: $(call OBJ,proxy/main.c $(PROXY_SRCS))
+	$(CC) $(SAN) $^ -lpthread -lm -o $@
 
 GUEST_SIM_SRCS := $(GSIM_SRCS) $(GCORE_SRCS) $(CODEC)
 
-$(BUILD)/vsvm-guest-sim: guest-shim/sim/main.c $(GUEST_SIM_SRCS) $(ALL_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SAN) -D_GNU_SOURCE $(GUEST_INC) $< \
-		$(GUEST_SIM_SRCS) -lpthread -o $@
+$(BUILD)/vsvm-guest-sim: $(call OBJ,guest-shim/sim/main.c $(GUEST_SIM_SRCS))
+	$(CC) $(SAN) $^ -lpthread -o $@
 
 modules: deps
 	@$(MAKE) --no-print-directory -C host-kernel
