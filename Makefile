@@ -73,7 +73,7 @@ deps:
 	@scripts/deps.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory $(TOOLS)
+	@$(MAKE) --no-print-directory -j$$(nproc) $(TOOLS)
 	@scripts/demo.sh
 
 test: deps
@@ -81,7 +81,7 @@ test: deps
 	@tests/run.sh --all
 
 test-unit: deps
-	@$(MAKE) --no-print-directory unit-bins
+	@$(MAKE) --no-print-directory -j$$(nproc) unit-bins
 	@tests/run.sh --unit
 
 unit-bins: $(UNIT_BINS)
