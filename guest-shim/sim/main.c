@@ -45,6 +45,7 @@ struct proc_run {
 	int quiet;
 	uint32_t passed;
 	uint32_t failed;
+	uint64_t dev_mem_max[GSIM_WL_MAX_DEVICES];
 	pthread_mutex_t *print_lock;
 };
 
@@ -77,6 +78,9 @@ static void *run_process(void *arg)
 					     r->seed * 131 + r->p->pid * 7 + i,
 					     &res);
 			print_result(r, dev, &res);
+			for (uint32_t d = 0; d < GSIM_WL_MAX_DEVICES; d++)
+				if (res.dev_mem[d] > r->dev_mem_max[d])
+					r->dev_mem_max[d] = res.dev_mem[d];
 			if (res.ok)
 				r->passed++;
 			else
@@ -220,7 +224,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 static void report(struct proc_run *runs, uint32_t n, struct vsvmg_dev *dev)
 {
 	struct vsvm_device_val dv[VSVM_MAX_DEVICES];
-	uint32_t i, nd = 0;
+	uint32_t i, d, nd = 0;
 
 	printf("\n%-8s %8s %8s %8s %8s %8s %8s\n", "process", "mirrored",
 	       "faults", "stale", "invalid", "kernels", "verified");
@@ -237,11 +241,18 @@ static void report(struct proc_run *runs, uint32_t n, struct vsvmg_dev *dev)
 	       "guest answered;\n invalid: invalidations acknowledged by the "
 	       "host)\n");
 	if (n && !vsvmg_ctx_query(runs[0].p->ctx, dv, VSVM_MAX_DEVICES, &nd)) {
-		for (i = 0; i < nd; i++)
-			printf("device %u: %llu MiB, %u execution units, "
-			       "process %u holds %llu KiB of page tables\n",
-			       i, dv[i].mem_size >> 20, dv[i].exec_units,
-			       runs[0].p->pid, dv[i].mem_used >> 10);
+		for (d = 0; d < nd && d < GSIM_WL_MAX_DEVICES; d++) {
+			uint64_t peak = 0;
+
+			for (i = 0; i < n; i++)
+				peak += runs[i].dev_mem_max[d];
+			printf("device %u: %llu MiB memory, %u execution units; "
+			       "page tables, sum of each process's peak: "
+			       "%llu KiB (now %llu KiB for process %u)\n",
+			       d, dv[d].mem_size >> 20, dv[d].exec_units,
+			       (unsigned long long)(peak >> 10),
+			       dv[d].mem_used >> 10, runs[0].p->pid);
+		}
 	}
 	(void)dev;
 }

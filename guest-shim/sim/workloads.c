@@ -59,6 +59,19 @@ static int get(struct gsim_proc *p, uint64_t va, void *buf, size_t len)
 	return gsim_mm_read(p->mm, va, buf, len);
 }
 
+/* What the context holds on each device while its data is mapped. */
+static void record_device_memory(struct gsim_proc *p,
+				 struct gsim_wl_result *res)
+{
+	struct vsvm_device_val dv[VSVM_MAX_DEVICES];
+	uint32_t i, n;
+
+	if (vsvmg_ctx_query(p->ctx, dv, VSVM_MAX_DEVICES, &n))
+		return;
+	for (i = 0; i < n && i < GSIM_WL_MAX_DEVICES; i++)
+		res->dev_mem[i] = dv[i].mem_used;
+}
+
 static int launch(struct gsim_proc *p, uint32_t kernel, uint32_t device,
 		  const uint64_t *args, struct gsim_wl_result *res,
 		  uint64_t *result)
@@ -78,6 +91,7 @@ static int launch(struct gsim_proc *p, uint32_t kernel, uint32_t device,
 		return fail(res, "kernel failed: status %llu at va 0x%llx",
 			    lr.status, lr.fault_va);
 	*result = lr.result;
+	record_device_memory(p, res);
 	return 0;
 }
 

@@ -20,6 +20,8 @@
 /* Where workloads place their data: the same VA in every process. */
 #define GSIM_WL_BASE 0x7f0000000000ull
 
+#define GSIM_WL_MAX_DEVICES 16
+
 struct gsim_wl_result {
 	const char *name;
 	int ok;			/* result verified */
@@ -27,6 +29,8 @@ struct gsim_wl_result {
 	uint64_t faults;	/* device faults the launch raised */
 	uint64_t elapsed_ns;
 	char why[128];		/* what did not verify */
+	/* Device memory the context held right after the kernel, per device. */
+	uint64_t dev_mem[GSIM_WL_MAX_DEVICES];
 };
 
 typedef int (*gsim_wl_fn)(struct gsim_proc *p, uint32_t device, uint64_t seed,
