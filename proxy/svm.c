@@ -304,17 +304,23 @@ void vp_svm_submit(struct vp_svm *svm, struct vp_submit *s)
 
 	s->reply_len = 0;
 	s->resp_type = VIRTIO_GPU_RESP_OK_NODATA;
+	if (s->stream_len < s->cmds_len)
+		s->stream_len = s->cmds_len;
 	vsvm_writer_init(&w, s->reply, s->reply_cap);
 	if (!ctx) {
 		s->resp_type = VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
 		goto complete;
 	}
-	ret = vsvm_stream_validate(s->cmds, s->cmds_len, svm->cfg.num_devices,
-				   &nr, &need, &bad);
-	if (!ret && s->cmds_len > svm->cfg.max_submit_bytes) {
+	/* Protocol 5.2: P6, P7, then P8. */
+	bad = 0;
+	if (s->stream_len > VSVM_MAX_SUBMIT_BYTES)
+		ret = -VSVM_ERR_LENGTH;
+	else if (s->stream_len > svm->cfg.max_submit_bytes)
 		ret = -VSVM_ERR_LIMIT;
-		bad = 0;
-	}
+	else
+		ret = vsvm_stream_validate(s->cmds, s->cmds_len,
+					   svm->cfg.num_devices, &nr, &need,
+					   &bad);
 	if (ret) {
 		reject(s, &w, bad, ret);
 		goto complete;

@@ -40,6 +40,8 @@ struct vp_submit {
 	uint32_t ctx_id;
 	const uint8_t *cmds;		/* the command stream (a private copy) */
 	uint32_t cmds_len;
+	uint32_t stream_len;		/* the size the guest gave; > cmds_len
+					 * only for a stream too long to copy */
 	uint8_t *reply;			/* reply stream, written by the core */
 	uint32_t reply_cap;
 	uint32_t reply_len;		/* set by the core before complete() */

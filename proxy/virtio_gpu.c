@@ -386,11 +386,19 @@ static int cmd_submit_3d(struct gpu_cmd *c)
 	uint32_t reply_cap = c->elem->in_len - HDR_SIZE;
 	struct vp_gpu_req *req;
 
-	/* VSVM_MAX_SUBMIT_BYTES: one stream's copy is bounded host memory. */
-	if (size > VSVM_MAX_SUBMIT_BYTES || size > avail) {
+	uint32_t claimed = size;
+
+	if (size > avail) {
 		c->resp_type = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return 0;
 	}
+	/*
+	 * VSVM_MAX_SUBMIT_BYTES bounds the copy; a longer stream is copied
+	 * only far enough for the core to name its first command in the
+	 * ERR_LENGTH reply (protocol 5.2, P4 and P6).
+	 */
+	if (size > VSVM_MAX_SUBMIT_BYTES)
+		size = sizeof(struct vsvm_cmd_hdr);
 	if (reply_cap > VP_GPU_MAX_REPLY_BYTES)
 		reply_cap = VP_GPU_MAX_REPLY_BYTES;
 	req = req_alloc(gpu, size, reply_cap);
@@ -412,6 +420,7 @@ static int cmd_submit_3d(struct gpu_cmd *c)
 	req->hdr = c->hdr;
 	req->submit.ctx_id = c->hdr.ctx_id;
 	req->submit.cmds_len = size;
+	req->submit.stream_len = claimed;
 	req->submit.reply_cap = reply_cap;
 	req->submit.resp_type = VIRTIO_GPU_RESP_ERR_UNSPEC;
 	req->submit.complete = submit_complete;

@@ -229,6 +229,35 @@ static void short_reply_space_applies_nothing(void **state)
 	assert_true(device_faults(e, T_VA + 0x40000));
 }
 
+/* A stream too long to copy, or over the host's limit (protocol 5.2). */
+static void oversized_streams_are_refused_at_command_zero(void **state)
+{
+	struct t_env *e = *state;
+	struct vsvm_response rsp;
+	struct t_sub *t = t_sub_new(1);
+
+	add_map(t, T_VA + 0x50000, 0x150000, 4096);
+	t->s.stream_len = VSVM_MAX_SUBMIT_BYTES + 8;
+	t->s.cmds_len = 8;	/* what the transport copies of it */
+	t_submit(e, t);
+	t_wait(t);
+	assert_int_equal(t->s.resp_type, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	t_reply(t, 0, &rsp);
+	assert_int_equal(rsp.op, VSVM_CMD_MAP);
+	assert_int_equal(rsp.status, VSVM_ERR_LENGTH);
+	t_sub_free(t);
+
+	t = t_sub_new(1);
+	add_map(t, T_VA + 0x50000, 0x150000, 4096);
+	t->s.stream_len = e->cfg.max_submit_bytes + 8;
+	t_submit(e, t);
+	t_wait(t);
+	t_reply(t, 0, &rsp);
+	assert_int_equal(rsp.status, VSVM_ERR_LIMIT);
+	t_sub_free(t);
+	assert_true(device_faults(e, T_VA + 0x50000));
+}
+
 static void attributes_split_merge_and_report_mixed(void **state)
 {
 	struct t_env *e = *state;
@@ -285,6 +314,7 @@ int main(void)
 		cmocka_unit_test(va_beyond_context_bits_is_out_of_range),
 		cmocka_unit_test(commands_before_init_are_refused),
 		cmocka_unit_test(short_reply_space_applies_nothing),
+		cmocka_unit_test(oversized_streams_are_refused_at_command_zero),
 		cmocka_unit_test(attributes_split_merge_and_report_mixed),
 	};
 

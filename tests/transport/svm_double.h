@@ -46,6 +46,7 @@ static struct {
 	uint32_t last_ctx_id;
 	uint32_t last_context_init;
 	uint32_t last_cmds_len;
+	uint32_t last_stream_len;
 	uint32_t last_reply_cap;
 	struct vp_submit *parked[DBL_MAX_PARKED];
 	struct vp_svm *parked_svm[DBL_MAX_PARKED];
@@ -167,6 +168,7 @@ void vp_svm_submit(struct vp_svm *svm, struct vp_submit *s)
 	dbl.submits++;
 	dbl.last_ctx_id = s->ctx_id;
 	dbl.last_cmds_len = s->cmds_len;
+	dbl.last_stream_len = s->stream_len;
 	dbl.last_reply_cap = s->reply_cap;
 	if (op == 'P' && dbl.nr_parked < DBL_MAX_PARKED) {
 		dbl.parked[dbl.nr_parked] = s;
