@@ -38,7 +38,8 @@ GROUP_guest-core := $(GCORE_SRCS) guest-shim/sim/os_user.c $(CODEC)
 GROUP_guest-sim  := $(GSIM_SRCS) $(GCORE_SRCS) $(CODEC)
 GROUP_e2e        := $(GSIM_SRCS) $(GCORE_SRCS) $(TRANSPORT_SRCS) \
 		    $(MEMTABLE_SRCS) $(SVM_SRCS) $(DEVICE_SRCS) $(CODEC)
-GROUPS := proto transport device svm guest-core guest-sim e2e
+GROUP_isolation  := $(SVM_SRCS) $(MEMTABLE_SRCS) $(DEVICE_SRCS) $(CODEC)
+GROUPS := proto transport device svm isolation guest-core guest-sim e2e
 
 UNIT_BINS := $(foreach g,$(GROUPS),$(patsubst tests/$(g)/%.c,\
 		$(BUILD)/tests/$(g)/%,$(wildcard tests/$(g)/*.c)))

@@ -520,10 +520,43 @@ static int cmd_get_attr(struct vp_ctx *ctx, const struct vsvm_request *req,
 	return vsvm_encode_response(w, &rsp) < 0 ? -VSVM_ERR_UNSPEC : 0;
 }
 
+static uint32_t access_at(const struct vp_range *a, uint64_t addr)
+{
+	return a && a->start <= addr ? ATTR_ACCESS(a->val.word[0]) :
+				       VSVM_DEVICE_ACCESS_RW;
+}
+
+/*
+ * The permissions DEVICE_ACCESS leaves of prot at addr, and in *stop the
+ * end of the stretch (up to end) over which that answer holds.
+ */
+static uint32_t limited_prot(struct vp_ctx *ctx, uint64_t addr, uint64_t end,
+			     uint32_t prot, uint64_t *stop)
+{
+	const struct vp_range *a = vp_range_map_first_after(&ctx->attrs, addr);
+	uint32_t acc = access_at(a, addr);
+	uint64_t cur = addr;
+
+	/* Walk entries and the gaps between them (RW) while acc holds. */
+	while (cur < end && access_at(a, cur) == acc) {
+		if (a && a->start <= cur) {
+			cur = a->end;
+			a = vp_range_map_next(a);
+		} else {
+			cur = a ? a->start : end;
+		}
+	}
+	*stop = cur < end ? cur : end;
+	if (acc == VSVM_DEVICE_ACCESS_NONE)
+		return 0;
+	return acc == VSVM_DEVICE_ACCESS_RO ? prot & VSVM_PROT_READ : prot;
+}
+
 /*
  * Without device memory (VSVM_F_DEVICE_MEMORY not offered) a prefetch
  * cannot move data; it makes the range mapped where it will be used, so
- * the first kernel does not fault.  Caller holds ctx->lock.
+ * the first kernel does not fault.  Every stretch gets exactly what
+ * DEVICE_ACCESS allows there.  Caller holds ctx->lock.
  */
 static uint64_t prefetch_map(struct vp_ctx *ctx, uint64_t va, uint64_t end,
 			     uint64_t devmask)
@@ -536,26 +569,29 @@ static uint64_t prefetch_map(struct vp_ctx *ctx, uint64_t va, uint64_t end,
 	     r = vp_range_map_next(r)) {
 		uint64_t s = r->start > va ? r->start : va;
 		uint64_t e = r->end < end ? r->end : end;
-		uint32_t prot = (uint32_t)r->val.word[0];
-		const struct vp_range *a = vp_range_map_find(&ctx->attrs, s);
 
-		if (a && ATTR_ACCESS(a->val.word[0]) != VSVM_DEVICE_ACCESS_RW)
-			continue;	/* limited ranges map page by page */
-		bool all = devmask != 0;
+		while (s < e) {
+			uint64_t stop;
+			uint32_t prot = limited_prot(ctx, s, e,
+						     (uint32_t)r->val.word[0],
+						     &stop);
+			bool all = devmask != 0 && prot != 0;
 
-		for (d = 0; d < ctx->cfg->num_devices; d++) {
-			if (!(devmask & (1ull << d)))
-				continue;
-			if (dev_ops(ctx, d)->vm_map(
-				    ctx->vms[d], s, e - s,
-				    (void *)(uintptr_t)vp_range_base_at(
-					    &ctx->maps, r, s),
-				    prot))
-				all = false;
+			for (d = 0; prot && d < ctx->cfg->num_devices; d++) {
+				if (!(devmask & (1ull << d)))
+					continue;
+				if (dev_ops(ctx, d)->vm_map(
+					    ctx->vms[d], s, stop - s,
+					    (void *)(uintptr_t)vp_range_base_at(
+						    &ctx->maps, r, s),
+					    prot))
+					all = false;
+			}
+			/* Counted once: mapped on every target device. */
+			if (all)
+				bytes += stop - s;
+			s = stop;
 		}
-		/* Counted once: mapped on every target device. */
-		if (all)
-			bytes += e - s;
 	}
 	return bytes;
 }

@@ -809,6 +809,23 @@ void dev_sim_get_stats(struct vp_device *d, struct dev_sim_stats *out)
 	}
 }
 
+int dev_sim_vm_translate(struct vp_dev_vm *vmh, uint64_t va, void **hva,
+			 uint32_t *prot)
+{
+	struct sim_vm *vm = to_sim_vm(vmh);
+	struct vp_pt_walk w;
+	bool present;
+
+	pthread_rwlock_rdlock(&vm->access);
+	present = vp_pt_lookup(vm->pt, va, &w);
+	pthread_rwlock_unlock(&vm->access);
+	if (!present)
+		return 0;
+	*hva = vp_pt_walk_hva(&w, va);
+	*prot = w.prot;
+	return (int)w.page_shift;
+}
+
 static const struct vp_device_ops sim_ops = {
 	.info = sim_info,
 	.vm_create = sim_vm_create,

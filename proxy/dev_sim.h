@@ -90,4 +90,22 @@ bool dev_sim_mem_contains(struct vp_device *dev, const void *p, uint64_t bytes);
 /* Read the device-wide counters; @dev must be simulated. */
 void dev_sim_get_stats(struct vp_device *dev, struct dev_sim_stats *out);
 
+/**
+ * dev_sim_vm_translate - what a VM's page table holds for one VA (test hook)
+ * @vm: a VM of a simulated device (from its vm_create)
+ * @va: any GPU VA
+ * @hva: set to the host address of @va's byte, when translated
+ * @prot: set to the leaf's VSVM_PROT_*, when translated
+ *
+ * Walks the page table as the MMU does on a TLB miss, under the VM's
+ * access lock held for read, and touches no TLB and no counter.  For tests
+ * that check what page tables may reach (tests/isolation); nothing in the
+ * proxy calls it.
+ *
+ * Return: 0 if @va has no translation (@hva and @prot untouched), else the
+ * leaf's page shift: 12 (4 KiB) or 21 (2 MiB).
+ */
+int dev_sim_vm_translate(struct vp_dev_vm *vm, uint64_t va, void **hva,
+			 uint32_t *prot);
+
 #endif /* VP_DEV_SIM_H */

@@ -62,6 +62,18 @@ static uint32_t attr_limit_prot(struct vp_ctx *ctx, uint64_t va,
 	return prot;
 }
 
+/* Does any part of [start, end) carry a DEVICE_ACCESS limit? */
+static bool access_limited(struct vp_ctx *ctx, uint64_t start, uint64_t end)
+{
+	const struct vp_range *a;
+
+	for (a = vp_range_map_first_after(&ctx->attrs, start);
+	     a && a->start < end; a = vp_range_map_next(a))
+		if (((a->val.word[0] >> 48) & 0xff) != VSVM_DEVICE_ACCESS_RW)
+			return true;
+	return false;
+}
+
 /*
  * Install the PTEs of the mapped range around va on vm: up to the 2 MiB
  * window containing va, so the device can use a huge entry where the
@@ -78,8 +90,8 @@ static int map_window(struct vp_ctx *ctx, uint32_t dev,
 		start = r->start;
 	if (end > r->end)
 		end = r->end;
-	/* Attributes may differ inside the window: keep to va's page then. */
-	if (prot != (uint32_t)r->val.word[0]) {
+	/* A DEVICE_ACCESS limit anywhere in the window: keep to va's page. */
+	if (access_limited(ctx, start, end)) {
 		start = va;
 		end = va + VSVM_PAGE_SIZE;
 	}

@@ -201,6 +201,21 @@ void vp_svm_memtable_changed(struct vp_svm *svm)
 	pthread_mutex_unlock(&svm->lock);
 }
 
+struct vp_dev_vm *vp_svm_ctx_vm(struct vp_svm *svm, uint32_t ctx_id,
+				uint32_t device)
+{
+	struct vp_ctx *ctx = find_ctx(svm, ctx_id);
+	struct vp_dev_vm *vm = NULL;
+
+	if (!ctx || device >= svm->cfg.num_devices)
+		return NULL;
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->initialised)
+		vm = ctx->vms[device];
+	pthread_mutex_unlock(&ctx->lock);
+	return vm;
+}
+
 void vp_submit_finish(struct vp_submit *s, const struct vsvm_response *rsp)
 {
 	struct vsvm_writer w;

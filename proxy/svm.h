@@ -83,4 +83,14 @@ void vp_svm_submit(struct vp_svm *svm, struct vp_submit *s);
  */
 void vp_svm_memtable_changed(struct vp_svm *svm);
 
+/*
+ * Test hook (tests/isolation): the GPU VA space of context ctx_id on
+ * device, or NULL if there is no such context, it is not initialised, or
+ * device >= num_devices.  The pointer is valid until the context's next
+ * DESTROY, CTX_DESTROY or vp_svm_destroy(); only a test that also makes
+ * every submission may hold it.
+ */
+struct vp_dev_vm *vp_svm_ctx_vm(struct vp_svm *svm, uint32_t ctx_id,
+				uint32_t device);
+
 #endif /* VP_SVM_H */
