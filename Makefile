@@ -49,7 +49,7 @@ ALL_HDRS  := $(CODEC_H) $(wildcard proxy/*.h guest-shim/core/*.h \
 
 FUZZ_BIN  := $(BUILD)/fuzz/fuzz_decode
 TOOLS     := $(BUILD)/vsvm-protodump $(BUILD)/vsvm-proxy \
-	     $(BUILD)/vsvm-guest-sim
+	     $(BUILD)/vsvm-guest-sim $(BUILD)/vsvm-stress
 
 FUZZ_SECONDS ?= 60
 export FUZZ_SECONDS
@@ -58,7 +58,7 @@ export FUZZ_SECONDS
 .SECONDARY:
 
 .PHONY: all deps demo test test-unit unit-bins fuzz fuzz-bin modules \
-	modules-clean clean format help
+	modules-clean clean format help stress
 
 all: $(TOOLS)
 
@@ -129,6 +129,15 @@ GUEST_SIM_SRCS := $(GSIM_SRCS) $(GCORE_SRCS) $(CODEC)
 
 $(BUILD)/vsvm-guest-sim: $(call OBJ,guest-shim/sim/main.c $(GUEST_SIM_SRCS))
 	$(CC) $(SAN) $^ -lpthread -o $@
+
+$(BUILD)/vsvm-stress: $(call OBJ,guest-shim/sim/main_stress.c $(GUEST_SIM_SRCS))
+	$(CC) $(SAN) $^ -lpthread -o $@
+
+# The long soak: make stress SECONDS=600 SEED=42
+stress: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(TOOLS)
+	@STRESS_SECONDS=$(or $(SECONDS),20) STRESS_SEED=$(or $(SEED),1) \
+		tests/stress/stress.sh
 
 modules: deps
 	@$(MAKE) --no-print-directory -C host-kernel

@@ -17,8 +17,9 @@ set -eu
 #   libbsd-dev           <bsd/sys/tree.h>: the red-black tree of range maps
 #   qemu-system-gui      QEMU's own vhost-user-gpu backend: a known-good
 #                        peer that validates the guest simulator's frontend
+#   spin                 model checker for the coherency protocol model
 PACKAGES="build-essential clang libclang-rt-14-dev libcmocka-dev \
-linux-headers-amd64 kmod libbsd-dev qemu-system-gui"
+linux-headers-amd64 kmod libbsd-dev qemu-system-gui spin"
 
 missing=""
 for p in $PACKAGES; do

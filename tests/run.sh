@@ -120,6 +120,10 @@ case "${1:---all}" in
 	for t in tests/e2e/*.sh; do
 		check "e2e $(basename "$t" .sh)" "$t"
 	done
+	check "stress: 20 s, seed 1 (make stress SECONDS=.. SEED=.. for a soak)" \
+		env STRESS_SECONDS=20 STRESS_SEED=1 tests/stress/stress.sh
+	check "model check (spin): protocol holds, broken variants rejected" \
+		tests/model/check.sh
 	check "kernel modules build against linux-headers-amd64" \
 		make --no-print-directory modules
 	run_fuzz

@@ -7,12 +7,30 @@
  * The allocator keeps a reference count per frame of the high region and a
  * next-fit cursor; single pages and contiguous runs come from the same
  * array, so fragmentation only costs search time.  One mutex guards it.
+ *
+ * DOC: Poison checks
+ *
+ * A frame freed to the allocator is filled with GSIM_POISON and marked as
+ * once freed.  Nothing in the guest may write a free frame, so when such a
+ * frame is handed out again it must still be poison from end to end; if
+ * it is not, a write reached it after it was freed.  The one writer that
+ * can do that is a device using a stale translation (an invalidation that
+ * returned before the device let go of the page), so this is how the
+ * simulator catches coherency bugs that write.  Each such frame is counted
+ * in gsim_ram_poison_violations() and logged (the first few), before it is
+ * zeroed as usual.  gsim_ram_poison_scan() checks every free frame the
+ * same way without waiting for reuse, and poisons again what it reports,
+ * so each stale write is counted once.  Frames never freed (still as the
+ * memfd came, zero) are not checked.  Device reads of freed frames cannot
+ * be seen here: the workloads see them, as poison where data should be.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,7 +48,14 @@ struct gsim_ram {
 	uint64_t cursor;	/* next-fit start, relative to first_pfn */
 	uint64_t used;
 	uint32_t *refs;		/* per frame, relative to first_pfn */
+	uint8_t *freed;		/* per frame: freed (poisoned) at least once */
+	uint64_t poison_violations;	/* atomic */
+	uint32_t poison_logged;		/* atomic */
 };
+
+/* Frames whose violation is logged; the rest are only counted. */
+#define POISON_LOG_MAX 16
+#define POISON_WORD    (0x0101010101010101ull * GSIM_POISON)
 
 struct gsim_ram *gsim_ram_create(uint64_t size)
 {
@@ -54,7 +79,8 @@ struct gsim_ram *gsim_ram_create(uint64_t size)
 	ram->first_pfn = GSIM_HIGH_START / GSIM_PAGE_SIZE;
 	ram->nr_pfns = size / GSIM_PAGE_SIZE - ram->first_pfn;
 	ram->refs = calloc(ram->nr_pfns, sizeof(*ram->refs));
-	if (!ram->refs)
+	ram->freed = calloc(ram->nr_pfns, sizeof(*ram->freed));
+	if (!ram->refs || !ram->freed)
 		goto err_unmap;
 	/* Frame 0 of the high region stays reserved, never counted. */
 	ram->refs[0] = 1;
@@ -62,6 +88,8 @@ struct gsim_ram *gsim_ram_create(uint64_t size)
 	return ram;
 
 err_unmap:
+	free(ram->refs);
+	free(ram->freed);
 	munmap(ram->map, size);
 err_close:
 	close(ram->fd);
@@ -76,6 +104,7 @@ void gsim_ram_destroy(struct gsim_ram *ram)
 		return;
 	pthread_mutex_destroy(&ram->lock);
 	free(ram->refs);
+	free(ram->freed);
 	munmap(ram->map, ram->size);
 	close(ram->fd);
 	free(ram);
@@ -143,6 +172,44 @@ static int64_t find_free(struct gsim_ram *ram, uint64_t n)
 	return -1;
 }
 
+/*
+ * Whether the frame at gpa is poison from end to end; if not, the offset
+ * and value of the first 8-byte word that differs.  A word loop: this runs
+ * on every allocation of a once-freed frame.
+ */
+static int frame_is_poison(const struct gsim_ram *ram, uint64_t gpa,
+			   uint64_t *off, uint64_t *val)
+{
+	const volatile uint64_t *w =
+		(const volatile uint64_t *)(ram->map + gpa);
+	uint64_t i, v;
+
+	for (i = 0; i < GSIM_PAGE_SIZE / 8; i++) {
+		v = w[i];
+		if (v != POISON_WORD) {
+			*off = i * 8;
+			*val = v;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Count a frame found written after it was freed; log the first few. */
+static void poison_violation(struct gsim_ram *ram, uint64_t gpa, uint64_t off,
+			     uint64_t val, const char *when)
+{
+	__atomic_add_fetch(&ram->poison_violations, 1, __ATOMIC_RELAXED);
+	if (__atomic_fetch_add(&ram->poison_logged, 1, __ATOMIC_RELAXED) >=
+	    POISON_LOG_MAX)
+		return;
+	fprintf(stderr,
+		"guest_ram: POISON VIOLATION (%s): free frame GPA 0x%" PRIx64
+		" was written after it was freed: offset 0x%" PRIx64
+		" holds 0x%016" PRIx64 "\n",
+		when, gpa, off, val);
+}
+
 uint64_t gsim_ram_alloc_contig(struct gsim_ram *ram, uint32_t npages)
 {
 	uint64_t gpa, i;
@@ -162,6 +229,17 @@ uint64_t gsim_ram_alloc_contig(struct gsim_ram *ram, uint32_t npages)
 	ram->cursor = ((uint64_t)first + npages) % ram->nr_pfns;
 	pthread_mutex_unlock(&ram->lock);
 	gpa = (ram->first_pfn + (uint64_t)first) * GSIM_PAGE_SIZE;
+	/*
+	 * The frames are ours now (their freed bits were last written under
+	 * the lock just taken): check that nothing wrote them while free.
+	 */
+	for (i = 0; i < npages; i++) {
+		uint64_t f = gpa + i * GSIM_PAGE_SIZE, off, val;
+
+		if (ram->freed[(uint64_t)first + i] &&
+		    !frame_is_poison(ram, f, &off, &val))
+			poison_violation(ram, f, off, val, "on reuse");
+	}
 	memset(ram->map + gpa, 0, npages * GSIM_PAGE_SIZE);
 	return gpa;
 }
@@ -194,6 +272,7 @@ void gsim_ram_put_page(struct gsim_ram *ram, uint64_t gpa)
 	if (freed) {
 		/* Poison before the frame can be handed out again. */
 		memset(ram->map + gpa, GSIM_POISON, GSIM_PAGE_SIZE);
+		ram->freed[i] = 1;
 		ram->used--;
 	}
 	pthread_mutex_unlock(&ram->lock);
@@ -217,4 +296,36 @@ uint32_t gsim_ram_page_refs(const struct gsim_ram *ram, uint64_t gpa)
 uint64_t gsim_ram_pages_used(const struct gsim_ram *ram)
 {
 	return ram->used;
+}
+
+uint64_t gsim_ram_poison_violations(const struct gsim_ram *ram)
+{
+	return __atomic_load_n(&ram->poison_violations, __ATOMIC_RELAXED);
+}
+
+/* Frames checked per lock hold in a scan: keeps allocation latency low. */
+#define SCAN_BATCH 256
+
+uint64_t gsim_ram_poison_scan(struct gsim_ram *ram)
+{
+	uint64_t i = 1, end, found = 0, off, val;
+
+	while (i < ram->nr_pfns) {
+		end = i + SCAN_BATCH < ram->nr_pfns ? i + SCAN_BATCH :
+						      ram->nr_pfns;
+		pthread_mutex_lock(&ram->lock);
+		for (; i < end; i++) {
+			uint64_t gpa = (ram->first_pfn + i) * GSIM_PAGE_SIZE;
+
+			if (ram->refs[i] || !ram->freed[i] ||
+			    frame_is_poison(ram, gpa, &off, &val))
+				continue;
+			poison_violation(ram, gpa, off, val, "scan");
+			/* Poison again, so the same write is counted once. */
+			memset(ram->map + gpa, GSIM_POISON, GSIM_PAGE_SIZE);
+			found++;
+		}
+		pthread_mutex_unlock(&ram->lock);
+	}
+	return found;
 }

@@ -67,4 +67,13 @@ uint32_t gsim_ram_page_refs(const struct gsim_ram *ram, uint64_t gpa);
 /* Pages currently allocated (leak checks in tests). */
 uint64_t gsim_ram_pages_used(const struct gsim_ram *ram);
 
+/*
+ * Freed frames found written after they were freed (guest_ram.c, DOC:
+ * Poison checks): checked when a frame is handed out again, and by
+ * gsim_ram_poison_scan().  Anything but 0 is a coherency bug.
+ */
+uint64_t gsim_ram_poison_violations(const struct gsim_ram *ram);
+/* Check every free, once-freed frame now; return how many were written. */
+uint64_t gsim_ram_poison_scan(struct gsim_ram *ram);
+
 #endif /* GSIM_GUEST_RAM_H */
