@@ -329,8 +329,18 @@ static int cmd_unmap(struct vp_ctx *ctx, const struct vsvm_request *req,
 		return -VSVM_ERR_RANGE;
 	if (req->u.unmap.seq <= ctx->last_unmap_seq)
 		return -VSVM_ERR_SEQ;
-	if (vp_range_map_remove(&ctx->maps, va, va + len) < 0)
-		return -VSVM_ERR_NOMEM;
+	/*
+	 * An UNMAP that passed its checks must not fail: the guest frees the
+	 * pages after it.  Without memory to split a straddling range, drop
+	 * the straddling ranges whole; devices then fault on the extra part
+	 * and the guest maps it again.
+	 */
+	if (vp_range_map_remove(&ctx->maps, va, va + len) < 0) {
+		uint64_t ws, we;
+
+		vp_range_map_remove_whole(&ctx->maps, va, va + len, &ws, &we);
+		unmap_all_devices(ctx, ws, we - ws);
+	}
 	/* Returns when no device access can reach the old pages. */
 	unmap_all_devices(ctx, va, len);
 	ctx->last_unmap_seq = req->u.unmap.seq;

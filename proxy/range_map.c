@@ -141,6 +141,26 @@ int64_t vp_range_map_remove(struct vp_range_map *m, uint64_t start,
 	return removed;
 }
 
+void vp_range_map_remove_whole(struct vp_range_map *m, uint64_t start,
+				uint64_t end, uint64_t *wstart, uint64_t *wend)
+{
+	struct vp_range *r, *next;
+
+	*wstart = start;
+	*wend = end;
+	r = (struct vp_range *)vp_range_map_first_after(m, start);
+	for (; r && r->start < end; r = next) {
+		next = RB_NEXT(vp_range_tree, &m->tree, r);
+		if (r->start < *wstart)
+			*wstart = r->start;
+		if (r->end > *wend)
+			*wend = r->end;
+		RB_REMOVE(vp_range_tree, &m->tree, r);
+		m->count--;
+		free(r);
+	}
+}
+
 int vp_range_map_set(struct vp_range_map *m, uint64_t start, uint64_t end,
 		     const struct vp_range_val *val)
 {

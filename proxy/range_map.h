@@ -65,6 +65,12 @@ int vp_range_map_set(struct vp_range_map *m, uint64_t start, uint64_t end,
 /* Remove [start, end); return bytes that were present, or -ENOMEM. */
 int64_t vp_range_map_remove(struct vp_range_map *m, uint64_t start,
 			    uint64_t end);
+/*
+ * Remove every entry overlapping [start, end) whole, without splitting:
+ * cannot fail.  [*wstart, *wend) is the range actually removed.
+ */
+void vp_range_map_remove_whole(struct vp_range_map *m, uint64_t start,
+				uint64_t end, uint64_t *wstart, uint64_t *wend);
 /* The entry containing addr, or NULL. */
 const struct vp_range *vp_range_map_find(const struct vp_range_map *m,
 					 uint64_t addr);
