@@ -38,6 +38,7 @@
 
 /* Linux errno values; the core returns them negated. */
 #define VSVMG_EIO			  5
+#define VSVMG_EAGAIN			  11
 #define VSVMG_ENOMEM			  12
 #define VSVMG_EFAULT			  14
 #define VSVMG_EBUSY			  16

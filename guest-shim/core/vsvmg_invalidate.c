@@ -72,19 +72,31 @@ int vsvmg_ctx_invalidate(struct vsvmg_ctx *ctx, __u64 va, __u64 len)
 	req.u.unmap.va = start;
 	req.u.unmap.len = end - start;
 
-	vsvmg_call_init(&call, cmd, sizeof(cmd), reply, sizeof(reply));
-	vsvmg_mutex_lock(&ctx->lock);
-	/* A failed UNMAP consumes its number; the protocol allows gaps. */
-	req.u.unmap.seq = ++ctx->unmap_seq;
-	ret = vsvmg_call_add(&call, &req, ctx->num_devices);
-	if (!ret)
-		ret = vsvmg_call_queue(ctx, &call);
-	vsvmg_mutex_unlock(&ctx->lock);
-	if (ret) {
-		vsvmg_log("vsvmg: ctx %u: cannot queue UNMAP 0x%llx+0x%llx: %d",
-			  ctx->id, (unsigned long long)start,
-			  (unsigned long long)(end - start), ret);
-		return ret;
+	/*
+	 * The caller frees the pages when this returns, so returning before
+	 * the host acknowledged is only allowed once the device is gone (the
+	 * host then dropped the context with its PTEs).  A transient failure
+	 * to queue (memory, ring space) is retried: docs/coherency.md 4.1.
+	 */
+	for (;;) {
+		vsvmg_call_init(&call, cmd, sizeof(cmd), reply, sizeof(reply));
+		vsvmg_mutex_lock(&ctx->lock);
+		/* A failed UNMAP consumes its number; gaps are allowed. */
+		req.u.unmap.seq = ++ctx->unmap_seq;
+		ret = vsvmg_call_add(&call, &req, ctx->num_devices);
+		if (!ret)
+			ret = vsvmg_call_queue(ctx, &call);
+		vsvmg_mutex_unlock(&ctx->lock);
+		if (!ret)
+			break;
+		if (ret != -VSVMG_ENOMEM && ret != -VSVMG_EAGAIN) {
+			vsvmg_log("vsvmg: ctx %u: cannot queue UNMAP "
+				  "0x%llx+0x%llx: %d (device gone)",
+				  ctx->id, (unsigned long long)start,
+				  (unsigned long long)(end - start), ret);
+			return ret;
+		}
+		vsvmg_os_relax();
 	}
 
 	vsvmg_call_wait(&call);

@@ -34,6 +34,9 @@ int vsvmg_thread_start(struct vsvmg_thread *t, void (*fn)(void *arg),
 		       void *arg, const char *name);
 void vsvmg_thread_join(struct vsvmg_thread *t);
 
+/* Back off briefly before retrying (msleep(1) / usleep(1000)). */
+void vsvmg_os_relax(void);
+
 /* Diagnostics (printk / stderr). */
 void vsvmg_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

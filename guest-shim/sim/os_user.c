@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,4 +173,9 @@ void vsvmg_log(const char *fmt, ...)
 		buf[n - 1] = '\0';
 	/* One fprintf per line, so lines of concurrent threads do not mix. */
 	fprintf(stderr, "vsvm-guest: %s\n", buf);
+}
+
+void vsvmg_os_relax(void)
+{
+	usleep(1000);
 }

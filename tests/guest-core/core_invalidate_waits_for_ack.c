@@ -69,6 +69,38 @@ static void test_blocks_until_acknowledged(void **state)
 	assert_int_equal(fx_stats(fx).invalidations, 1);
 }
 
+/*
+ * Failing to queue the UNMAP for lack of memory must not let the caller
+ * free the page: the call keeps trying until the host acknowledged
+ * (docs/coherency.md 4.1; before the fix it returned -ENOMEM at once).
+ */
+static void test_transient_queue_failure_still_waits(void **state)
+{
+	struct core_fx *fx = *state;
+	struct inval_arg *a = calloc(1, sizeof(*a));
+	struct fh_pte pte;
+
+	fm_set_range(fx->mm, VA, GPA_BASE, 1, 1);
+	fx_start(fx);
+	assert_int_equal(fx_fault(fx, 1, VA, VSVM_ACCESS_READ), VSVM_OK);
+	assert_true(fh_pte(fx->h, fx->id, VA, &pte));
+
+	fh_set_fail_op(fx->h, VSVM_CMD_UNMAP, -12);	/* -ENOMEM */
+	*a = (struct inval_arg){ .fx = fx, .va = VA, .len = PG };
+	pthread_create(&a->t, NULL, inval_thread, a);
+	fx->cleanup = inval_cleanup;
+	fx->cleanup_arg = a;
+	fx_sleep_ms(100);
+	assert_false(__atomic_load_n(&a->returned, __ATOMIC_SEQ_CST));
+	assert_true(fh_pte(fx->h, fx->id, VA, &pte));
+
+	fh_set_fail_op(fx->h, 0, 0);
+	while (!__atomic_load_n(&a->returned, __ATOMIC_SEQ_CST))
+		fx_sleep_ms(1);
+	assert_int_equal(a->ret, 0);
+	assert_false(fh_pte(fx->h, fx->id, VA, &pte));
+}
+
 static void expect_unmap(struct core_fx *fx, unsigned int n, __u64 va,
 			 __u64 len, __u64 seq)
 {
@@ -206,6 +238,9 @@ int main(void)
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_host_error_is_eio,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_transient_queue_failure_still_waits, fx_setup,
+			fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
