@@ -67,6 +67,7 @@ help:
 	@echo "make test       every test suite; ends with 'N passed, N failed'"
 	@echo "make test-unit  userspace unit tests only (under a minute)"
 	@echo "make fuzz       the decoder fuzzer for FUZZ_SECONDS (default 60)"
+	@echo "make stress     coherency soak: make stress SECONDS=600 SEED=42"
 	@echo "make modules    vsvm_host.ko and vsvm_guest.ko against Debian headers"
 	@echo "make deps       install missing Debian packages (root)"
 
