@@ -18,14 +18,6 @@
 
 #define SZ_2M (2ull << 20)
 
-/* Packed attributes in vp_range_val.word[0]; word[1] is accessed-by. */
-#define ATTR_LOC(w) ((uint32_t)(w))
-#define ATTR_READ_MOSTLY(w) ((uint32_t)((w) >> 32) & 0xff)
-#define ATTR_GRAN(w) ((uint32_t)((w) >> 40) & 0xff)
-#define ATTR_ACCESS(w) ((uint32_t)((w) >> 48) & 0xff)
-#define ATTR_PACK(loc, rm, gran, acc)                                        \
-	((uint64_t)(loc) | (uint64_t)(rm) << 32 | (uint64_t)(gran) << 40 |   \
-	 (uint64_t)(acc) << 48)
 #define ATTR_DEFAULT_GRAN 21
 
 static const struct vp_range_val attr_default = {
@@ -38,19 +30,16 @@ static const struct vp_device_ops *dev_ops(struct vp_ctx *ctx, uint32_t i)
 	return ctx->cfg->devices[i]->ops;
 }
 
-struct vp_ctx *vp_ctx_create(struct vp_svm *svm, const struct vp_svm_config *cfg,
-			     const struct vp_memtable *mt, uint32_t id,
-			     bool capset_bound)
+struct vp_ctx *vp_ctx_create(const struct vp_svm_config *cfg,
+			     const struct vp_memtable *mt, uint32_t id)
 {
 	struct vp_ctx *ctx = calloc(1, sizeof(*ctx));
 
 	if (!ctx)
 		return NULL;
-	ctx->svm = svm;
 	ctx->cfg = cfg;
 	ctx->mt = mt;
 	ctx->id = id;
-	ctx->capset_bound = capset_bound;
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->cond, NULL);
 	vp_range_map_init(&ctx->maps, true, cfg->max_ranges);
@@ -296,9 +285,12 @@ static int cmd_map(struct vp_ctx *ctx, const struct vsvm_request *req,
 		goto out;
 	}
 	/* A remap replaces: old PTEs go (and drain) before new ones exist. */
-	if (vp_range_map_first_after(m, va) &&
-	    vp_range_map_first_after(m, va)->start < end)
-		unmap_all_devices(ctx, va, req->u.map.len);
+	{
+		const struct vp_range *old = vp_range_map_first_after(m, va);
+
+		if (old && old->start < end)
+			unmap_all_devices(ctx, va, req->u.map.len);
+	}
 	for (i = 0; i < n; i++) {
 		val.base = pc[i].hva;
 		if (vp_range_map_set(m, pc[i].va, pc[i].va + pc[i].len, &val)) {
@@ -557,9 +549,7 @@ static uint32_t limited_prot(struct vp_ctx *ctx, uint64_t addr, uint64_t end,
 		}
 	}
 	*stop = cur < end ? cur : end;
-	if (acc == VSVM_DEVICE_ACCESS_NONE)
-		return 0;
-	return acc == VSVM_DEVICE_ACCESS_RO ? prot & VSVM_PROT_READ : prot;
+	return vp_attr_limit_prot(acc, prot);
 }
 
 /*

@@ -47,6 +47,23 @@
 /* Non-fault events queued per context (PREFETCH_DONE, MIGRATE_REQ). */
 #define VP_MAX_MISC_EVENTS 64
 
+/* Packed attributes in vp_range_val.word[0]; word[1] is accessed-by. */
+#define ATTR_LOC(w) ((uint32_t)(w))
+#define ATTR_READ_MOSTLY(w) ((uint32_t)((w) >> 32) & 0xff)
+#define ATTR_GRAN(w) ((uint32_t)((w) >> 40) & 0xff)
+#define ATTR_ACCESS(w) ((uint32_t)((w) >> 48) & 0xff)
+#define ATTR_PACK(loc, rm, gran, acc)                                        \
+	((uint64_t)(loc) | (uint64_t)(rm) << 32 | (uint64_t)(gran) << 40 |   \
+	 (uint64_t)(acc) << 48)
+
+/* What a DEVICE_ACCESS value leaves of the guest's prot. */
+static inline uint32_t vp_attr_limit_prot(uint32_t access, uint32_t prot)
+{
+	if (access == VSVM_DEVICE_ACCESS_NONE)
+		return 0;
+	return access == VSVM_DEVICE_ACCESS_RO ? prot & VSVM_PROT_READ : prot;
+}
+
 enum vp_fault_state {
 	VP_FAULT_QUEUED,	/* waiting for an EVENT_WAIT */
 	VP_FAULT_DELIVERED,	/* the guest has it */
@@ -82,11 +99,9 @@ struct vp_ctx_stats {
 };
 
 struct vp_ctx {
-	struct vp_svm *svm;
 	const struct vp_svm_config *cfg;
 	const struct vp_memtable *mt;
 	uint32_t id;
-	bool capset_bound;	/* context_init named the svm capset */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* fault answered, launch ended */
 
@@ -118,9 +133,8 @@ struct vp_ctx {
 	struct vp_ctx_stats stats;
 };
 
-struct vp_ctx *vp_ctx_create(struct vp_svm *svm, const struct vp_svm_config *cfg,
-			     const struct vp_memtable *mt, uint32_t id,
-			     bool capset_bound);
+struct vp_ctx *vp_ctx_create(const struct vp_svm_config *cfg,
+			     const struct vp_memtable *mt, uint32_t id);
 /* Tear down (as DESTROY) and free; no submission may be running. */
 void vp_ctx_free(struct vp_ctx *ctx);
 

@@ -50,16 +50,8 @@ static uint32_t attr_limit_prot(struct vp_ctx *ctx, uint64_t va,
 				uint32_t prot)
 {
 	const struct vp_range *a = vp_range_map_find(&ctx->attrs, va);
-	uint32_t access;
 
-	if (!a)
-		return prot;
-	access = (uint32_t)(a->val.word[0] >> 48) & 0xff;
-	if (access == VSVM_DEVICE_ACCESS_NONE)
-		return 0;
-	if (access == VSVM_DEVICE_ACCESS_RO)
-		return prot & VSVM_PROT_READ;
-	return prot;
+	return a ? vp_attr_limit_prot(ATTR_ACCESS(a->val.word[0]), prot) : prot;
 }
 
 /* Does any part of [start, end) carry a DEVICE_ACCESS limit? */
@@ -69,7 +61,7 @@ static bool access_limited(struct vp_ctx *ctx, uint64_t start, uint64_t end)
 
 	for (a = vp_range_map_first_after(&ctx->attrs, start);
 	     a && a->start < end; a = vp_range_map_next(a))
-		if (((a->val.word[0] >> 48) & 0xff) != VSVM_DEVICE_ACCESS_RW)
+		if (ATTR_ACCESS(a->val.word[0]) != VSVM_DEVICE_ACCESS_RW)
 			return true;
 	return false;
 }

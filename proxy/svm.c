@@ -140,7 +140,7 @@ uint32_t vp_svm_ctx_create(struct vp_svm *svm, uint32_t ctx_id,
 		pthread_mutex_unlock(&svm->lock);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	}
-	ctx = vp_ctx_create(svm, &svm->cfg, svm->mt, ctx_id, capset != 0);
+	ctx = vp_ctx_create(&svm->cfg, svm->mt, ctx_id);
 	if (!ctx) {
 		pthread_mutex_unlock(&svm->lock);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;

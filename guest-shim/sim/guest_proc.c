@@ -27,55 +27,46 @@ static int bind(struct vsvmg_dev *dev, struct gsim_proc *p)
 	return 0;
 }
 
-int gsim_proc_create(struct vsvmg_dev *dev, struct gsim_ram *ram,
-		     uint32_t pid, struct gsim_proc **out)
+/* A process around an address space it now owns, with its own context. */
+static int proc_new(struct vsvmg_dev *dev, struct gsim_mm *mm, uint32_t pid,
+		    struct gsim_proc **out)
 {
-	struct gsim_proc *p = calloc(1, sizeof(*p));
-	int ret = -ENOMEM;
+	struct gsim_proc *p;
+	int ret;
 
-	if (!p)
+	if (!mm)
 		return -ENOMEM;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		ret = -ENOMEM;
+		goto err_mm;
+	}
 	p->pid = pid;
-	p->mm = gsim_mm_create(ram, 48);
-	if (!p->mm)
-		goto err_free;
+	p->mm = mm;
 	ret = bind(dev, p);
 	if (ret)
-		goto err_mm;
+		goto err_free;
 	*out = p;
 	return 0;
 
-err_mm:
-	gsim_mm_destroy(p->mm);
 err_free:
 	free(p);
+err_mm:
+	gsim_mm_destroy(mm);
 	return ret;
+}
+
+int gsim_proc_create(struct vsvmg_dev *dev, struct gsim_ram *ram,
+		     uint32_t pid, struct gsim_proc **out)
+{
+	return proc_new(dev, gsim_mm_create(ram, 48), pid, out);
 }
 
 int gsim_proc_fork(struct gsim_proc *parent, struct vsvmg_dev *dev,
 		   uint32_t pid, struct gsim_proc **out)
 {
-	struct gsim_proc *p = calloc(1, sizeof(*p));
-	int ret = -ENOMEM;
-
-	if (!p)
-		return -ENOMEM;
-	p->pid = pid;
 	/* Write-protects the parent, through its notifier, first. */
-	p->mm = gsim_mm_fork(parent->mm);
-	if (!p->mm)
-		goto err_free;
-	ret = bind(dev, p);
-	if (ret)
-		goto err_mm;
-	*out = p;
-	return 0;
-
-err_mm:
-	gsim_mm_destroy(p->mm);
-err_free:
-	free(p);
-	return ret;
+	return proc_new(dev, gsim_mm_fork(parent->mm), pid, out);
 }
 
 void gsim_proc_exit(struct gsim_proc *p)

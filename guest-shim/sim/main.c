@@ -221,7 +221,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-static void report(struct proc_run *runs, uint32_t n, struct vsvmg_dev *dev)
+static void report(struct proc_run *runs, uint32_t n)
 {
 	struct vsvm_device_val dv[VSVM_MAX_DEVICES];
 	uint32_t i, d, nd = 0;
@@ -254,7 +254,6 @@ static void report(struct proc_run *runs, uint32_t n, struct vsvmg_dev *dev)
 			       dv[d].mem_used >> 10, runs[0].p->pid);
 		}
 	}
-	(void)dev;
 }
 
 int main(int argc, char **argv)
@@ -332,7 +331,7 @@ int main(int argc, char **argv)
 						 "FAIL");
 		fork_ok ? passed++ : failed++;
 	}
-	report(runs, made, dev);
+	report(runs, made);
 	for (i = 0; i < made; i++)
 		gsim_proc_exit(runs[i].p);
 	vsvmg_dev_destroy(dev);
