@@ -119,8 +119,10 @@ struct vp_ctx {
 	uint32_t hist_next;
 	uint32_t hist_len;
 
-	struct vp_fault *faults;
+	struct vp_fault *faults;	/* oldest first */
+	struct vp_fault *faults_tail;
 	uint32_t nr_faults;
+	uint32_t nr_queued;		/* of them, VP_FAULT_QUEUED */
 	uint32_t next_fault_id;
 	struct vsvm_event_val misc[VP_MAX_MISC_EVENTS];
 	uint32_t misc_len;

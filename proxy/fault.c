@@ -104,11 +104,13 @@ static struct vp_fault *find_fault(struct vp_ctx *ctx, uint64_t va)
 
 static void free_fault(struct vp_ctx *ctx, struct vp_fault *dead)
 {
-	struct vp_fault **p;
+	struct vp_fault **p, *prev = NULL;
 
-	for (p = &ctx->faults; *p; p = &(*p)->next) {
+	for (p = &ctx->faults; *p; prev = *p, p = &(*p)->next) {
 		if (*p == dead) {
 			*p = dead->next;
+			if (ctx->faults_tail == dead)
+				ctx->faults_tail = prev;
 			ctx->nr_faults--;
 			free(dead);
 			return;
@@ -130,11 +132,25 @@ static struct vp_fault *queue_fault(struct vp_ctx *ctx, uint64_t va,
 	if (++ctx->next_fault_id == 0)
 		ctx->next_fault_id = 1;
 	f->id = ctx->next_fault_id;
-	f->next = ctx->faults;
-	ctx->faults = f;
+	/* Appended: the list stays oldest first for delivery. */
+	if (ctx->faults_tail)
+		ctx->faults_tail->next = f;
+	else
+		ctx->faults = f;
+	ctx->faults_tail = f;
 	ctx->nr_faults++;
+	ctx->nr_queued++;
 	ctx->stats.faults_forwarded++;
 	return f;
+}
+
+/* Answer a fault; ctx->lock held.  The only way a record becomes DONE. */
+static void fault_done(struct vp_ctx *ctx, struct vp_fault *f, int status)
+{
+	if (f->state == VP_FAULT_QUEUED)
+		ctx->nr_queued--;
+	f->state = VP_FAULT_DONE;
+	f->status = status;
 }
 
 /*
@@ -154,8 +170,7 @@ static void wait_answer(struct vp_ctx *ctx, struct vp_fault *f)
 	while (f->state != VP_FAULT_DONE) {
 		if (pthread_cond_timedwait(&ctx->cond, &ctx->lock, &deadline) ==
 		    ETIMEDOUT && f->state != VP_FAULT_DONE) {
-			f->state = VP_FAULT_DONE;
-			f->status = -VSVM_ERR_FAULT;
+			fault_done(ctx, f, -VSVM_ERR_FAULT);
 			pthread_cond_broadcast(&ctx->cond);
 		}
 	}
@@ -256,12 +271,7 @@ int vp_ctx_fault(void *owner, struct vp_dev_vm *vm, uint64_t va,
 
 static uint32_t pending_events(struct vp_ctx *ctx)
 {
-	struct vp_fault *f;
-	uint32_t n = ctx->misc_len;
-
-	for (f = ctx->faults; f; f = f->next)
-		n += f->state == VP_FAULT_QUEUED;
-	return n;
+	return ctx->misc_len + ctx->nr_queued;
 }
 
 /* Fill an EVENT_WAIT reply with up to max events; ctx->lock held. */
@@ -277,23 +287,19 @@ static void take_events(struct vp_ctx *ctx, uint32_t max,
 	for (i = n; i < ctx->misc_len; i++)
 		ctx->misc[i - n] = ctx->misc[i];
 	ctx->misc_len -= n;
-	/* Oldest faults first: the list is newest first. */
-	while (n < max) {
-		struct vp_fault *oldest = NULL;
-
-		for (f = ctx->faults; f; f = f->next)
-			if (f->state == VP_FAULT_QUEUED)
-				oldest = f;
-		if (!oldest)
-			break;
-		oldest->state = VP_FAULT_DELIVERED;
+	/* Oldest faults first: the list is in arrival order. */
+	for (f = ctx->faults; f && n < max && ctx->nr_queued; f = f->next) {
+		if (f->state != VP_FAULT_QUEUED)
+			continue;
+		f->state = VP_FAULT_DELIVERED;
+		ctx->nr_queued--;
 		ev[n++] = (struct vsvm_event_val){
 			.type = VSVM_EVENT_FAULT,
-			.id = oldest->id,
-			.va = oldest->va,
+			.id = f->id,
+			.va = f->va,
 			.len = VSVM_PAGE_SIZE,
-			.device = oldest->device,
-			.arg = oldest->access,
+			.device = f->device,
+			.arg = f->access,
 		};
 	}
 	*nr = n;
@@ -365,8 +371,7 @@ int vp_ctx_fault_reply(struct vp_ctx *ctx, const struct vsvm_request *req,
 			rsp.u.fault_reply.unknown++;
 			continue;
 		}
-		f->state = VP_FAULT_DONE;
-		f->status = res.status == VSVM_OK ? 0 : -(int)res.status;
+		fault_done(ctx, f, res.status == VSVM_OK ? 0 : -(int)res.status);
 		rsp.u.fault_reply.resolved++;
 	}
 	pthread_cond_broadcast(&ctx->cond);
@@ -393,8 +398,7 @@ struct vp_submit *vp_ctx_cancel_faults(struct vp_ctx *ctx)
 
 	for (f = ctx->faults; f; f = next) {
 		next = f->next;
-		f->state = VP_FAULT_DONE;
-		f->status = -VSVM_ERR_CANCELED;
+		fault_done(ctx, f, -VSVM_ERR_CANCELED);
 		/* Nobody sleeps on it: nobody else will free it. */
 		if (!f->waiters)
 			free_fault(ctx, f);
