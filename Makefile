@@ -131,6 +131,9 @@ GUEST_SIM_SRCS := $(GSIM_SRCS) $(GCORE_SRCS) $(CODEC)
 $(BUILD)/vsvm-guest-sim: $(call OBJ,guest-shim/sim/main.c $(GUEST_SIM_SRCS))
 	$(CC) $(SAN) $^ -lpthread -o $@
 
+# Each larger subsystem (test kernel, benchmarks) keeps its rules in mk/.
+-include $(sort $(wildcard mk/*.mk))
+
 $(BUILD)/vsvm-stress: $(call OBJ,guest-shim/sim/main_stress.c $(GUEST_SIM_SRCS))
 	$(CC) $(SAN) $^ -lpthread -o $@
 

@@ -18,8 +18,15 @@ set -eu
 #   qemu-system-gui      QEMU's own vhost-user-gpu backend: a known-good
 #                        peer that validates the guest simulator's frontend
 #   spin                 model checker for the coherency protocol model
+#   linux-source-6.1     the test kernel's source (DEVICE_PRIVATE on)
+#   bc bison flex libelf-dev libssl-dev   what building that kernel needs
+#   busybox-static cpio  the test initramfs (shell, tools) and its packing
+#   qemu-system-x86      boots the test kernels under TCG
+#   gnuplot-nox          the benchmark's PNG plots
 PACKAGES="build-essential clang libclang-rt-14-dev libcmocka-dev \
-linux-headers-amd64 kmod libbsd-dev qemu-system-gui spin"
+linux-headers-amd64 kmod libbsd-dev qemu-system-gui spin \
+linux-source-6.1 bc bison flex libelf-dev libssl-dev busybox-static cpio \
+qemu-system-x86 gnuplot-nox"
 
 missing=""
 for p in $PACKAGES; do
