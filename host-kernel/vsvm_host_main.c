@@ -161,7 +161,7 @@ static int __init vsvmh_init(void)
 	unsigned int i;
 	int ret;
 
-	BUILD_BUG_ON(sizeof(struct vsvmh_caps) != 24);
+	BUILD_BUG_ON(sizeof(struct vsvmh_caps) != 40);
 
 	ret = vsvmh_codec_selfcheck();
 	if (ret) {
