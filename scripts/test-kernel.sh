@@ -33,6 +33,13 @@ if [ -f "$out/bzImage" ]; then
 fi
 
 mkdir -p "$cache"
+# Two callers at once (make -j, two clones) build once: the second waits.
+exec 9>"$cache/.lock"
+flock 9
+if [ -f "$out/bzImage" ]; then
+	echo "$out"
+	exit 0
+fi
 src=$cache/linux-source-$srcver
 if [ ! -f "$src/.extracted" ]; then
 	echo "test-kernel: extracting linux-source $srcver" >&2
