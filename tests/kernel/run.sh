@@ -1,0 +1,149 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# run.sh KIND [KERNEL INITRAMFS] - boot one test kernel under QEMU (TCG) and
+#                                  judge the run.
+#
+#   KIND        custom (scripts/test-kernel.sh: DEVICE_PRIVATE, lockdep,
+#               KASAN) or stock (scripts/stock-kernel.sh: Debian's kernel)
+#   KERNEL      bzImage; default: found through those scripts' caches
+#   INITRAMFS   default: build/kernel/KIND/initramfs.cpio.gz
+#
+# Environment: VSVM_BOOT_TIMEOUT (wall-clock seconds for the whole boot,
+# default 900 custom / 300 stock), VSVM_TESTS (comma-separated case names
+# to run, default all), VSVM_CACHE (kernel cache, default /var/cache/vsvm).
+#
+# Logs: build/test-logs/kernel-KIND.console.log (ttyS0: kernel messages
+# and all output) and build/test-logs/kernel-KIND.tap (ttyS1: results).
+# The run fails on any failed TAP line, on a kernel report in the console
+# log (WARNING, BUG, KASAN, lockdep, Oops, Call Trace, general protection,
+# refcount_t, leaks, hung tasks, panic), on a missing "VSVM-RESULTS-END"
+# marker, or on a timeout.  The last line reads
+#   kernel-KIND: N passed, N failed, N skipped (T s)
+# and every skip is listed above it with its reason.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+
+kind=${1:?usage: run.sh custom|stock [KERNEL INITRAMFS]}
+kernel=${2:-}
+initrd=${3:-build/kernel/$kind/initramfs.cpio.gz}
+cache=${VSVM_CACHE:-/var/cache/vsvm}
+log=build/test-logs
+mkdir -p "$log"
+console=$log/kernel-$kind.console.log
+tap=$log/kernel-$kind.tap
+
+case $kind in
+custom)
+	timeout=${VSVM_BOOT_TIMEOUT:-900}
+	if [ -z "$kernel" ]; then
+		dir=$(scripts/test-kernel.sh) || exit 2
+		kernel=$dir/bzImage
+	fi
+	config=$(dirname "$kernel")/.config
+	;;
+stock)
+	timeout=${VSVM_BOOT_TIMEOUT:-300}
+	if [ -z "$kernel" ]; then
+		dir=$(scripts/stock-kernel.sh) || exit 2
+		kernel=$dir/vmlinuz
+	fi
+	config=$(dirname "$kernel")/config
+	;;
+*)
+	echo "run.sh: KIND is custom or stock, not '$kind'" >&2
+	exit 2
+	;;
+esac
+for f in "$kernel" "$initrd"; do
+	if [ ! -f "$f" ]; then
+		echo "run.sh: $f missing (make test-kernel builds it)" >&2
+		exit 2
+	fi
+done
+
+# What the tests may expect of this kernel.
+devpriv=0
+grep -qx 'CONFIG_DEVICE_PRIVATE=y' "$config" 2>/dev/null && devpriv=1
+
+append="console=ttyS0,115200 loglevel=7 panic=-1 oops=panic"
+append="$append transparent_hugepage=madvise hung_task_panic=0"
+append="$append VSVM_KIND=$kind VSVM_EXPECT_DEVICE_PRIVATE=$devpriv"
+[ -n "${VSVM_TESTS:-}" ] && append="$append VSVM_TESTS=$VSVM_TESTS"
+
+rm -f "$console" "$tap"
+start=$(date +%s)
+# ttyS0 -> console log, ttyS1 -> results.  -no-reboot: a panic (panic=-1
+# reboots at once) ends QEMU instead of booting again.
+timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg -m 2G -smp 2 \
+	-display none -vga none -monitor none -no-reboot \
+	-serial "file:$console" -serial "file:$tap" \
+	-kernel "$kernel" -initrd "$initrd" -append "$append" \
+	</dev/null >"$log/kernel-$kind.qemu.log" 2>&1
+qrc=$?
+secs=$(($(date +%s) - start))
+
+passed=0
+failed=0
+skipped=0
+problems=()
+
+# TAP from the results channel (strip the serial line's \r).
+if [ -f "$tap" ]; then
+	tr -d '\r' <"$tap" >"$tap.tmp" && mv "$tap.tmp" "$tap"
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*)
+			failed=$((failed + 1))
+			echo "FAIL ${line#not ok }"
+			;;
+		"ok "*"# SKIP"*)
+			skipped=$((skipped + 1))
+			name=${line#ok }
+			echo "SKIP ${name%% # SKIP*}: ${line#*# SKIP }"
+			;;
+		"ok "*)
+			passed=$((passed + 1))
+			;;
+		esac
+	done <"$tap"
+fi
+
+if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+	problems+=("timeout: no poweroff within $timeout s")
+elif [ "$qrc" -ne 0 ]; then
+	problems+=("qemu exited with $qrc: $(tail -n 3 "$log/kernel-$kind.qemu.log")")
+fi
+if ! grep -q '^VSVM-RESULTS-END' "$tap" 2>/dev/null; then
+	problems+=("no results marker (VSVM-RESULTS-END): the guest died or hung")
+fi
+
+# Kernel reports: any one fails the run.  Only what the kernel printed
+# after /init started counts (boot-time noise of a stock kernel is not
+# the module's), but a panic counts wherever it is.
+reports='WARNING:|BUG:|KASAN|possible circular locking|possible recursive locking|lockdep|Oops|Call Trace|general protection|refcount_t:|unreferenced object|memory leak|INFO: task .* blocked|Kernel panic|UBSAN|kernel BUG|list_add corruption|list_del corruption|bad page state|Bad page'
+if [ -f "$console" ]; then
+	tr -d '\r' <"$console" >"$console.tmp" && mv "$console.tmp" "$console"
+	from=$(grep -n 'vsvm-init: start' "$console" | head -n 1 | cut -d: -f1)
+	hits=$(tail -n +"${from:-1}" "$console" | grep -E "$reports" |
+		grep -v 'vsvmh_test: \(RUN\|PASS\|FAIL\|SKIP\)')
+	if [ -n "$hits" ]; then
+		problems+=("kernel reports in $console:")
+		while IFS= read -r h; do
+			problems+=("    $h")
+		done <<<"$(echo "$hits" | head -n 20)"
+	fi
+else
+	problems+=("no console log")
+fi
+
+if [ ${#problems[@]} -gt 0 ]; then
+	failed=$((failed + 1))
+	echo "FAIL kernel-$kind run:"
+	for p in "${problems[@]}"; do
+		echo "    $p"
+	done
+	echo "    (console: $console, results: $tap)"
+fi
+echo "kernel-$kind: $passed passed, $failed failed, $skipped skipped ($secs s)"
+[ "$failed" -eq 0 ]
