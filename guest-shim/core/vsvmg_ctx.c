@@ -270,6 +270,16 @@ void vsvmg_stats_add(struct vsvmg_ctx *ctx, const struct vsvmg_ctx_stats *d)
 	ctx->stats.map_stale += d->map_stale;
 	ctx->stats.invalidations += d->invalidations;
 	ctx->stats.launches += d->launches;
+	ctx->stats.migrated_to_device += d->migrated_to_device;
+	ctx->stats.migrated_to_system += d->migrated_to_system;
+	ctx->stats.migrated_peer += d->migrated_peer;
+	ctx->stats.migrates += d->migrates;
+	ctx->stats.migrate_failed += d->migrate_failed;
+	ctx->stats.migrate_raced += d->migrate_raced;
+	ctx->stats.own_invalidations += d->own_invalidations;
+	ctx->stats.migrate_reqs += d->migrate_reqs;
+	ctx->stats.prefetches += d->prefetches;
+	ctx->stats.prefetch_done += d->prefetch_done;
 	vsvmg_mutex_unlock(&ctx->stat_lock);
 }
 
@@ -289,8 +299,17 @@ static int event_valid(struct vsvmg_ctx *ctx, const struct vsvm_event_val *ev)
 	return ev->device < ctx->num_devices || ev->device == VSVM_LOC_SYSTEM;
 }
 
-static void ignore_event(struct vsvmg_ctx *ctx, const struct vsvm_event_val *ev)
+static void serve_event(struct vsvmg_ctx *ctx, const struct vsvm_event_val *ev)
 {
+	if (ev->type == VSVM_EVENT_MIGRATE_REQ) {
+		vsvmg_migrate_request(ctx, ev);
+		return;
+	}
+	if (ev->type == VSVM_EVENT_PREFETCH_DONE) {
+		vsvmg_prefetch_done(ctx, ev);
+		return;
+	}
+
 	int first;
 
 	vsvmg_mutex_lock(&ctx->stat_lock);
@@ -300,14 +319,17 @@ static void ignore_event(struct vsvmg_ctx *ctx, const struct vsvm_event_val *ev)
 	vsvmg_mutex_unlock(&ctx->stat_lock);
 	if (first)
 		vsvmg_log(
-			"vsvmg: ctx %u: event type %u not handled yet (migration hints); ignoring such events",
+			"vsvmg: ctx %u: unknown event type %u; ignoring such events",
 			ctx->id, ev->type);
 }
 
 /*
  * Serve one EVENT_WAIT reply.  The faults are copied out of the reply
  * buffer first: answering them takes a while and the buffer is the next
- * wait's.
+ * wait's.  Faults go first, since launches stall on them; then the other
+ * events in the order the host queued them (a PREFETCH_DONE after the
+ * MIGRATE_REQs it waited for).  The reply buffer stays valid meanwhile:
+ * the next EVENT_WAIT is built only after this returns.
  */
 static void handle_events(struct vsvmg_ctx *ctx, const struct vsvm_response *r,
 			  struct vsvm_event_val *faults)
@@ -326,11 +348,14 @@ static void handle_events(struct vsvmg_ctx *ctx, const struct vsvm_response *r,
 		}
 		if (ev.type == VSVM_EVENT_FAULT)
 			faults[nr++] = ev;
-		else
-			ignore_event(ctx, &ev);
 	}
 	if (nr)
 		vsvmg_fault_batch(ctx, faults, nr);
+	for (i = 0; i < r->u.wait.nr_events; i++) {
+		vsvm_response_event(r, i, &ev);
+		if (ev.type != VSVM_EVENT_FAULT && event_valid(ctx, &ev))
+			serve_event(ctx, &ev);
+	}
 }
 
 static void event_thread(void *arg)
@@ -395,11 +420,13 @@ static struct vsvmg_ctx *ctx_alloc(struct vsvmg_dev *dev,
 	ctx->mm = mm;
 	vsvmg_mutex_init(&ctx->lock);
 	vsvmg_mutex_init(&ctx->stat_lock);
+	vsvmg_mutex_init(&ctx->ev_lock);
 	return ctx;
 }
 
 static void ctx_free(struct vsvmg_ctx *ctx)
 {
+	vsvmg_mutex_destroy(&ctx->ev_lock);
 	vsvmg_mutex_destroy(&ctx->stat_lock);
 	vsvmg_mutex_destroy(&ctx->lock);
 	vsvmg_os_free(ctx->faults);
@@ -516,6 +543,16 @@ void vsvmg_ctx_destroy(struct vsvmg_ctx *ctx)
 	}
 	if (ctx->thread_started)
 		vsvmg_thread_join(&ctx->thread);
+	/* DESTROY dropped outstanding prefetches without an event. */
+	vsvmg_mutex_lock(&ctx->ev_lock);
+	while (ctx->prefetches) {
+		struct vsvmg_prefetch *pf = ctx->prefetches;
+
+		ctx->prefetches = pf->next;
+		pf->status = VSVM_ERR_CANCELED;
+		vsvmg_complete(&pf->done);
+	}
+	vsvmg_mutex_unlock(&ctx->ev_lock);
 	if (!destroyed) {
 		ret = dev->ops->ctx_destroy(dev->t, ctx->id);
 		if (ret)
@@ -536,6 +573,24 @@ void vsvmg_ctx_stats(struct vsvmg_ctx *ctx, struct vsvmg_ctx_stats *out)
 	vsvmg_mutex_lock(&ctx->stat_lock);
 	*out = ctx->stats;
 	vsvmg_mutex_unlock(&ctx->stat_lock);
+}
+
+/**
+ * vsvmg_ctx_features - the VSVM_F_* bits INIT agreed for the context
+ * @ctx: the context
+ */
+__u32 vsvmg_ctx_features(const struct vsvmg_ctx *ctx)
+{
+	return ctx->features;
+}
+
+/**
+ * vsvmg_ctx_num_devices - the context's device count
+ * @ctx: the context
+ */
+__u32 vsvmg_ctx_num_devices(const struct vsvmg_ctx *ctx)
+{
+	return ctx->num_devices;
 }
 
 /**

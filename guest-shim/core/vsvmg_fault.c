@@ -157,7 +157,11 @@ static int covered(const struct fault_batch *b, const struct fault_rec *f)
 	const struct fault_unit *u = &b->units[f->unit];
 	__u64 pfn = u->pfns[(f->va - u->start) >> VSVM_PAGE_SHIFT];
 
-	if (!(pfn & VSVMG_PFN_VALID))
+	/*
+	 * A device-private page is mapped on the host already (MIGRATE put
+	 * it there); it is answered without a MAP, which would replace it.
+	 */
+	if (!(pfn & (VSVMG_PFN_VALID | VSVMG_PFN_DEVICE)))
 		return 0;
 	return f->access == VSVM_ACCESS_READ || (pfn & VSVMG_PFN_WRITE);
 }
@@ -204,7 +208,7 @@ static void unit_read(struct fault_batch *b, __u32 ui)
 		}
 		/* Both reads are checked by one read_retry: the newer wins. */
 		for (p = 0; p < b->npages; p++)
-			if (b->tmp[p] & VSVMG_PFN_VALID)
+			if (b->tmp[p] & (VSVMG_PFN_VALID | VSVMG_PFN_DEVICE))
 				u->pfns[p] = b->tmp[p];
 		f->status = covered(b, f) ? VSVM_OK : VSVM_ERR_FAULT;
 	}

@@ -18,6 +18,8 @@
  *                     memory or calls into mm_ops while holding it.
  *       -> transport's own locks
  *   ctx->stat_lock    leaf: ctx->stats and the event counters.
+ *   ctx->ev_lock      leaf: asynchronous prefetches waiting for their
+ *                     PREFETCH_DONE, and completions that came first.
  *   dev->lock         leaf: dev->contexts (ctx id allocation).
  *
  * The fault path takes ctx->lock only after range_fault() returned, never
@@ -45,6 +47,7 @@
 #define VSVMG_ENODEV			  19
 #define VSVMG_EINVAL			  22
 #define VSVMG_ENOSPC			  28
+#define VSVMG_EOPNOTSUPP		  95
 #define VSVMG_EPROTO			  71
 #define VSVMG_ESTALE			  116
 #define VSVMG_ECANCELED			  125
@@ -91,6 +94,9 @@ struct vsvmg_call {
 	int queued; /* submit() accepted it: wait once */
 };
 
+/* PREFETCH_DONE events kept until their prefetch is registered. */
+#define VSVMG_EARLY_DONE		  64
+
 struct vsvmg_ctx {
 	struct vsvmg_dev *dev;
 	const struct vsvmg_mm_ops *mm_ops;
@@ -121,6 +127,20 @@ struct vsvmg_ctx {
 	__u64 events_ignored; /* MIGRATE_REQ, PREFETCH_DONE */
 	int events_ignored_logged;
 
+	/*
+	 * Asynchronous prefetches (ctx->ev_lock): those whose PREFETCH
+	 * reply named a token, and tokens whose PREFETCH_DONE arrived before
+	 * the issuing thread registered its prefetch (the event thread may
+	 * see the event before that thread sees the reply).
+	 */
+	struct vsvmg_mutex ev_lock;
+	struct vsvmg_prefetch *prefetches;
+	struct {
+		__u32 token;
+		__u32 status;
+	} early_done[VSVMG_EARLY_DONE];
+	__u32 nr_early_done;
+
 	/* Event thread; only it touches wait_call and faults. */
 	struct vsvmg_thread thread;
 	int thread_started;
@@ -145,6 +165,12 @@ int vsvmg_status_errno(__u32 status);
 /* vsvmg_fault.c: the event thread's answer to one batch of faults. */
 void vsvmg_fault_batch(struct vsvmg_ctx *ctx,
 		       const struct vsvm_event_val *faults, __u32 nr);
+
+/* vsvmg_migrate.c: events of the migration protocol (event thread). */
+void vsvmg_migrate_request(struct vsvmg_ctx *ctx,
+			   const struct vsvm_event_val *ev);
+void vsvmg_prefetch_done(struct vsvmg_ctx *ctx,
+			 const struct vsvm_event_val *ev);
 
 /* vsvmg_ctx.c */
 int vsvmg_ctx_is_dying(struct vsvmg_ctx *ctx);

@@ -76,7 +76,11 @@ struct gsim_mm {
 	unsigned int cap_vmas;
 	gsim_mm_notifier_fn notifier;
 	void *notifier_arg;
+	gsim_mm_devmem_fault_fn devmem_fault;
+	void *devmem_arg;
 	struct gsim_mm_stats stats;
+	/* Broadcast (under lock) whenever migration entries are resolved. */
+	pthread_cond_t migrated;
 
 	/* Written under lock, before the notifier; read locklessly. */
 	uint64_t seq;
@@ -141,9 +145,30 @@ static uint64_t level_span(unsigned int level)
 	return PAGE_SIZE << (PT_SHIFT * level);
 }
 
+/* Any leaf worth visiting: a frame, a device page, a migration. */
 static bool pte_has_page(uint64_t e)
 {
-	return e & (GSIM_PTE_PRESENT | GSIM_PTE_PROTNONE);
+	return e & (GSIM_PTE_PRESENT | GSIM_PTE_PROTNONE | GSIM_PTE_DEVICE |
+		    GSIM_PTE_MIGRATION);
+}
+
+/* Device-private or migrating: the CPU cannot use the entry as it is. */
+static bool pte_special(uint64_t e)
+{
+	return e & (GSIM_PTE_DEVICE | GSIM_PTE_MIGRATION);
+}
+
+static bool pte_holds_frame(uint64_t e)
+{
+	return (e & (GSIM_PTE_PRESENT | GSIM_PTE_PROTNONE |
+		     GSIM_PTE_MIGRATION)) &&
+	       !(e & GSIM_PTE_DEVICE);
+}
+
+static uint64_t device_pte(uint32_t device, uint64_t write)
+{
+	return GSIM_PTE_DEVICE | ((uint64_t)device << GSIM_PTE_DEV_SHIFT) |
+	       (write & GSIM_PTE_WRITE);
 }
 
 /* Leaf bits of a fresh, unshared frame in a VMA of this protection. */
@@ -248,7 +273,12 @@ static void walk_range(struct pt_walk *w, uint64_t start, uint64_t end)
 
 static void span_leaf(struct pt_walk *w, uint64_t va, uint64_t *pte)
 {
-	if (!(*pte & w->want))
+	uint64_t e = *pte;
+
+	/* A device may map device-private and migrating pages too. */
+	if ((w->want & GSIM_PTE_PRESENT) && pte_special(e))
+		e |= GSIM_PTE_PRESENT;
+	if (!(e & w->want))
 		return;
 	if (!w->hi)
 		w->lo = va;
@@ -257,12 +287,19 @@ static void span_leaf(struct pt_walk *w, uint64_t va, uint64_t *pte)
 
 static void zap_leaf(struct pt_walk *w, uint64_t va, uint64_t *pte)
 {
-	uint64_t gpa = *pte & GSIM_PTE_ADDR;
+	uint64_t e = *pte;
 
 	(void)va;
 	*pte = 0;
-	gsim_ram_put_page(w->mm->ram, gpa);
-	w->mm->stats.resident_pages--;
+	if (pte_holds_frame(e)) {
+		gsim_ram_put_page(w->mm->ram, e & GSIM_PTE_ADDR);
+		w->mm->stats.resident_pages--;
+	} else {
+		/* Device memory: the host freed it on the UNMAP. */
+		w->mm->stats.device_pages--;
+	}
+	if (e & GSIM_PTE_MIGRATION)
+		pthread_cond_broadcast(&w->mm->migrated);
 }
 
 static void protect_leaf(struct pt_walk *w, uint64_t va, uint64_t *pte)
@@ -270,6 +307,8 @@ static void protect_leaf(struct pt_walk *w, uint64_t va, uint64_t *pte)
 	uint64_t e = *pte & (GSIM_PTE_ADDR | GSIM_PTE_COW);
 
 	(void)va;
+	if (pte_special(*pte))
+		return; /* settle_locked() left none; keep it intact anyway */
 	e |= prot_pte_bits(w->prot);
 	if (e & GSIM_PTE_COW)
 		e &= ~GSIM_PTE_WRITE; /* stays shared until a write fault */
@@ -287,6 +326,10 @@ static void fork_leaf(struct pt_walk *w, uint64_t va, uint64_t *pte)
 
 	if (w->err)
 		return;
+	if (pte_special(*pte)) {
+		w->err = -EBUSY; /* settle_locked() left none */
+		return;
+	}
 	cpte = pte_lookup(w->child, va, true);
 	if (!cpte) {
 		w->err = -ENOMEM;
@@ -306,7 +349,8 @@ static void fork_leaf(struct pt_walk *w, uint64_t va, uint64_t *pte)
  * throughout, so a range_fault cannot read entries between the bump and
  * the change, and read_begin never needs to wait.
  */
-static void notify_locked(struct gsim_mm *mm, uint64_t va, uint64_t len)
+static void notify_locked(struct gsim_mm *mm, uint64_t va, uint64_t len,
+			  const void *owner)
 {
 	/*
 	 * Sequentially consistent, like the loads in read_begin/read_retry:
@@ -318,7 +362,7 @@ static void notify_locked(struct gsim_mm *mm, uint64_t va, uint64_t len)
 		return;
 	mm->stats.notifier_calls++;
 	notifying_mm = mm;
-	if (mm->notifier(mm->notifier_arg, va, len))
+	if (mm->notifier(mm->notifier_arg, va, len, owner))
 		mm->stats.notifier_errors++;
 	notifying_mm = NULL;
 }
@@ -331,7 +375,54 @@ static void invalidate_locked(struct gsim_mm *mm, uint64_t start, uint64_t end,
 
 	walk_range(&w, start, end);
 	if (w.hi)
-		notify_locked(mm, w.lo, w.hi - w.lo);
+		notify_locked(mm, w.lo, w.hi - w.lo, NULL);
+}
+
+/*
+ * Make [start, end) free of device-private and migration entries, for an
+ * operation that cannot keep them (DOC: Device-private entries in
+ * guest_mm.h).  Called and returns with the lock held, but drops it to
+ * wait for a migration in flight or to call the devmem fault callback.
+ * Return: 0 when the range has none (the lock never dropped), -EAGAIN
+ * when the lock was dropped (look again), or the callback's -errno
+ * (-EIO without a callback).
+ */
+static int settle_locked(struct gsim_mm *mm, uint64_t start, uint64_t end)
+{
+	struct pt_walk w = { .mm = mm, .leaf = span_leaf,
+			     .want = GSIM_PTE_MIGRATION };
+	gsim_mm_devmem_fault_fn fn = mm->devmem_fault;
+	void *arg = mm->devmem_arg;
+	int ret;
+
+	walk_range(&w, start, end);
+	if (w.hi) {
+		pthread_cond_wait(&mm->migrated, &mm->lock);
+		return -EAGAIN;
+	}
+	w = (struct pt_walk){ .mm = mm, .leaf = span_leaf,
+			      .want = GSIM_PTE_DEVICE };
+	walk_range(&w, start, end);
+	if (!w.hi)
+		return 0;
+	if (!fn)
+		return -EIO;
+	mm->stats.devmem_faults++;
+	mm_unlock(mm);
+	ret = fn(arg, w.lo, w.hi - w.lo);
+	mm_lock(mm);
+	return ret ? ret : -EAGAIN;
+}
+
+/* settle_locked() until done; 0 or its -errno. */
+static int settle_range_locked(struct gsim_mm *mm, uint64_t start,
+			       uint64_t end)
+{
+	int ret;
+
+	while ((ret = settle_locked(mm, start, end)) == -EAGAIN)
+		;
+	return ret;
 }
 
 /* Drop every frame in [start, end) and free tables left empty. */
@@ -567,23 +658,46 @@ static int fault_page_locked(struct gsim_mm *mm, const struct gsim_vma *vma,
 		return -ENOMEM;
 	memcpy(frame_ptr(mm, new), frame_ptr(mm, old), PAGE_SIZE);
 	/* The device may read the old frame: take it away first. */
-	notify_locked(mm, va, PAGE_SIZE);
+	notify_locked(mm, va, PAGE_SIZE, NULL);
 	*pte = new | GSIM_PTE_PRESENT | GSIM_PTE_WRITE;
 	gsim_ram_put_page(mm->ram, old);
 	mm->stats.cow_breaks++;
 	return 0;
 }
 
-/* Fault in the page at va for the access; return its frame's GPA. */
+/*
+ * Fault in the page at va for the access; return its frame's GPA.  The
+ * CPU (cpu set) brings a device-private page back first and waits for a
+ * migration in flight, both with the lock dropped for a while.  The shim
+ * (cpu clear) waits for a migration too, but gets -EREMOTE for a
+ * device-private page, which stays where it is.
+ */
 static int access_page_locked(struct gsim_mm *mm, uint64_t va, bool write,
-			      uint64_t *gpa)
+			      uint64_t *gpa, bool cpu)
 {
-	const struct gsim_vma *vma = vma_find(mm, va);
+	uint64_t page = va & ~PAGE_MASK;
+	const struct gsim_vma *vma;
 	uint64_t *pte;
 	int ret;
 
+	for (;;) {
+		pte = pte_lookup(mm, page, false);
+		if (!pte || !pte_special(*pte))
+			break;
+		if (!cpu && !(*pte & GSIM_PTE_MIGRATION))
+			break;
+		ret = settle_locked(mm, page, page + PAGE_SIZE);
+		if (ret && ret != -EAGAIN)
+			return -EFAULT;
+	}
+	vma = vma_find(mm, va);
 	if (!vma || !vma_allows(vma, write))
 		return -EFAULT;
+	if (pte && (*pte & GSIM_PTE_DEVICE)) {
+		if (write && !(*pte & GSIM_PTE_WRITE))
+			return -EFAULT;
+		return -EREMOTE;
+	}
 	ret = fault_page_locked(mm, vma, va & ~PAGE_MASK, write);
 	if (ret)
 		return ret;
@@ -606,7 +720,7 @@ static int access_locked(struct gsim_mm *mm, uint64_t va, void *buf, size_t len,
 
 		if (chunk > len)
 			chunk = len;
-		ret = access_page_locked(mm, va, write, &gpa);
+		ret = access_page_locked(mm, va, write, &gpa, true);
 		if (ret)
 			return ret;
 		ram = (uint8_t *)frame_ptr(mm, gpa) + off;
@@ -651,6 +765,7 @@ struct gsim_mm *gsim_mm_create(struct gsim_ram *ram, unsigned int va_bits)
 	}
 	mm->stats.pt_frames = 1;
 	pthread_mutex_init(&mm->lock, NULL);
+	pthread_cond_init(&mm->migrated, NULL);
 	return mm;
 }
 
@@ -672,6 +787,7 @@ void gsim_mm_destroy(struct gsim_mm *mm)
 	zap_locked(mm, 0, mm->limit);
 	gsim_ram_put_page(mm->ram, mm->root);
 	mm_unlock(mm);
+	pthread_cond_destroy(&mm->migrated);
 	pthread_mutex_destroy(&mm->lock);
 	free(mm->vmas);
 	free(mm);
@@ -684,7 +800,9 @@ void gsim_mm_destroy(struct gsim_mm *mm)
  * Like Linux's dup_mmap: the parent's notifier is called for the span of
  * its writable pages, then every frame is shared with the child (one more
  * reference) and write-protected with the COW bit in both.  The child has
- * the same VMAs, its own page-table frames and no notifier.
+ * the same VMAs, its own page-table frames and no notifier.  Device-private
+ * pages are brought back to guest RAM first (DOC: Device-private entries
+ * in guest_mm.h); if that fails the fork fails.
  *
  * Return: the child, or NULL when memory or guest RAM ran out (the parent
  * is then intact, though some of its pages may be COW-marked).
@@ -698,7 +816,8 @@ struct gsim_mm *gsim_mm_fork(struct gsim_mm *mm)
 	if (!child)
 		return NULL;
 	mm_lock(mm);
-	if (vma_reserve(child, mm->nr_vmas)) {
+	if (settle_range_locked(mm, 0, mm->limit) ||
+	    vma_reserve(child, mm->nr_vmas)) {
 		mm_unlock(mm);
 		gsim_mm_destroy(child);
 		return NULL;
@@ -733,6 +852,24 @@ void gsim_mm_set_notifier(struct gsim_mm *mm, gsim_mm_notifier_fn fn, void *arg)
 	mm_lock(mm);
 	mm->notifier = fn;
 	mm->notifier_arg = arg;
+	mm_unlock(mm);
+}
+
+/**
+ * gsim_mm_set_devmem_fault - register the devmem fault callback
+ * @mm: the address space
+ * @fn: brings device-private pages back (migrate_to_ram), NULL for none
+ * @arg: passed to @fn, typically the process's struct vsvmg_ctx
+ *
+ * Without one, a CPU access to a device-private page fails with -EFAULT
+ * and mprotect and fork of a range holding one fail.
+ */
+void gsim_mm_set_devmem_fault(struct gsim_mm *mm, gsim_mm_devmem_fault_fn fn,
+			      void *arg)
+{
+	mm_lock(mm);
+	mm->devmem_fault = fn;
+	mm->devmem_arg = arg;
 	mm_unlock(mm);
 }
 
@@ -867,6 +1004,15 @@ int gsim_mm_mprotect(struct gsim_mm *mm, uint64_t va, uint64_t len,
 		ret = -ENOMEM;
 		goto unlock;
 	}
+	/* Device memory cannot be write-protected in place: bring it back. */
+	ret = settle_range_locked(mm, va, end);
+	if (ret)
+		goto unlock;
+	/* The lock may have been dropped: the VMAs may have changed. */
+	if (!vma_covers(mm, va, end) || vma_reserve(mm, 2)) {
+		ret = -ENOMEM;
+		goto unlock;
+	}
 	if (prot == GSIM_PROT_NONE)
 		invalidate_locked(mm, va, end, GSIM_PTE_PRESENT);
 	else if (!(prot & GSIM_PROT_WRITE))
@@ -964,7 +1110,7 @@ void *gsim_mm_ptr(struct gsim_mm *mm, uint64_t va, size_t len, int write)
 	    len > PAGE_SIZE - (va & PAGE_MASK))
 		return NULL;
 	mm_lock(mm);
-	if (!access_page_locked(mm, va, write, &gpa))
+	if (!access_page_locked(mm, va, write, &gpa, true))
 		p = (uint8_t *)frame_ptr(mm, gpa) + (va & PAGE_MASK);
 	mm_unlock(mm);
 	return p;
@@ -973,6 +1119,10 @@ void *gsim_mm_ptr(struct gsim_mm *mm, uint64_t va, size_t len, int write)
 /* What range_fault reports for one leaf entry. */
 static __u64 pfn_of(uint64_t e)
 {
+	if ((e & GSIM_PTE_DEVICE) && !(e & GSIM_PTE_MIGRATION))
+		return VSVMG_PFN_DEVICE |
+		       ((__u64)GSIM_PTE_DEV(e) << VSVMG_PFN_DEV_SHIFT) |
+		       (e & GSIM_PTE_WRITE ? VSVMG_PFN_WRITE : 0);
 	if (!(e & GSIM_PTE_PRESENT))
 		return 0;
 	return (e & GSIM_PTE_ADDR) | VSVMG_PFN_VALID |
@@ -1012,7 +1162,9 @@ int gsim_mm_range_fault(struct gsim_mm *mm, uint64_t start, uint32_t npages,
 		return -EINVAL;
 
 	mm_lock(mm);
-	ret = access_page_locked(mm, fault_va, write, &gpa);
+	ret = access_page_locked(mm, fault_va, write, &gpa, false);
+	if (ret == -EREMOTE)
+		ret = 0; /* device-private: the device has it */
 	if (ret)
 		goto unlock;
 	for (i = 0, va = start; i < npages; i++, va += PAGE_SIZE) {
@@ -1132,6 +1284,163 @@ void gsim_mm_stats(struct gsim_mm *mm, struct gsim_mm_stats *out)
 		mm_unlock(mm);
 }
 
+/* ---- migrate_vma ------------------------------------------------------ */
+
+/*
+ * What page va can contribute to a migration to @to, as the core's
+ * src/dst descriptions; 0 if it stays.  For SYSTEM a destination frame is
+ * allocated (*alloc_failed is set when guest RAM ran out).
+ */
+static int collect_page(struct gsim_mm *mm, uint64_t va, uint32_t to,
+			__u64 *src, __u64 *dst, bool *alloc_failed)
+{
+	const struct gsim_vma *vma = vma_find(mm, va);
+	uint64_t *pte, e, frame;
+
+	if (!vma || vma->prot == GSIM_PROT_NONE)
+		return 0;
+	pte = pte_lookup(mm, va, false);
+	if (!pte)
+		return 0;
+	e = *pte;
+	if (e & GSIM_PTE_MIGRATION)
+		return 0; /* someone else's migration */
+	if (to != VSVM_LOC_SYSTEM) {
+		if ((e & GSIM_PTE_PRESENT) && !(e & GSIM_PTE_COW)) {
+			*src = (e & GSIM_PTE_ADDR) | VSVMG_PFN_VALID |
+			       (e & GSIM_PTE_WRITE ? VSVMG_PFN_WRITE : 0);
+		} else if ((e & GSIM_PTE_DEVICE) && GSIM_PTE_DEV(e) != to) {
+			*src = pfn_of(e);
+		} else {
+			return 0;
+		}
+		*dst = VSVMG_PFN_DEVICE |
+		       ((__u64)to << VSVMG_PFN_DEV_SHIFT) |
+		       (*src & VSVMG_PFN_WRITE);
+		*src |= VSVMG_PFN_MIGRATE;
+		return 1;
+	}
+	if (!(e & GSIM_PTE_DEVICE))
+		return 0;
+	frame = gsim_ram_alloc_page(mm->ram);
+	if (!frame) {
+		*alloc_failed = true;
+		return 0;
+	}
+	*src = pfn_of(e) | VSVMG_PFN_MIGRATE;
+	*dst = frame | VSVMG_PFN_VALID | (*src & VSVMG_PFN_WRITE);
+	return 1;
+}
+
+/* The migration entry a collected page gets. */
+static uint64_t migration_pte(__u64 src, __u64 dst)
+{
+	uint64_t w = src & VSVMG_PFN_WRITE ? GSIM_PTE_WRITE : 0;
+
+	if (!(src & VSVMG_PFN_DEVICE)) /* leaving guest RAM */
+		return GSIM_PTE_MIGRATION | (src & GSIM_PTE_ADDR) | w;
+	if (dst & VSVMG_PFN_VALID) /* coming back into a new frame */
+		return GSIM_PTE_MIGRATION | (dst & GSIM_PTE_ADDR) | w;
+	return GSIM_PTE_MIGRATION | device_pte(VSVMG_PFN_DEV(src), w);
+}
+
+/*
+ * migrate_vma_setup of this mm (struct vsvmg_mm_ops.migrate_setup): see
+ * vsvmg.h for the contract.  One notifier call, naming @owner, covers the
+ * span of collected pages; the entries change after it.
+ */
+static int mm_migrate_setup(void *p, __u64 start, __u32 npages, __u32 to,
+			    const void *owner, __u64 *src, __u64 *dst,
+			    __u64 *seq)
+{
+	struct gsim_mm *mm = p;
+	bool alloc_failed = false;
+	uint64_t lo = 0, hi = 0, va;
+	__u32 i, n = 0;
+
+	if ((start & PAGE_MASK) || !npages || npages > VSVMG_MIGRATE_PAGES ||
+	    start >= mm->limit ||
+	    (uint64_t)npages > (mm->limit - start) / PAGE_SIZE)
+		return -EINVAL;
+	mm_lock(mm);
+	for (i = 0, va = start; i < npages; i++, va += PAGE_SIZE) {
+		src[i] = dst[i] = 0;
+		if (alloc_failed ||
+		    !collect_page(mm, va, to, &src[i], &dst[i], &alloc_failed))
+			continue;
+		if (!n++)
+			lo = va;
+		hi = va + PAGE_SIZE;
+	}
+	if (n) {
+		notify_locked(mm, lo, hi - lo, owner);
+		for (i = 0, va = start; i < npages; i++, va += PAGE_SIZE) {
+			if (!src[i])
+				continue;
+			*pte_lookup(mm, va, false) = migration_pte(src[i],
+								   dst[i]);
+			if (dst[i] & VSVMG_PFN_VALID) {
+				mm->stats.device_pages--;
+				mm->stats.resident_pages++;
+			}
+		}
+	}
+	*seq = __atomic_load_n(&mm->seq, __ATOMIC_SEQ_CST);
+	mm_unlock(mm);
+	return (int)n;
+}
+
+/* migrate_vma_pages + finalize (struct vsvmg_mm_ops.migrate_finalize). */
+static void mm_migrate_finalize(void *p, __u64 start, __u32 npages,
+				const __u64 *src, const __u64 *dst)
+{
+	struct gsim_mm *mm = p;
+	uint64_t va;
+	__u32 i;
+
+	mm_lock(mm);
+	for (i = 0, va = start; i < npages; i++, va += PAGE_SIZE) {
+		__u64 s = src[i], d = dst[i];
+		bool ok = s & VSVMG_PFN_MIGRATE;
+		uint64_t w = s & VSVMG_PFN_WRITE ? GSIM_PTE_WRITE : 0;
+		uint64_t *pte;
+
+		if (!s)
+			continue;
+		pte = pte_lookup(mm, va, false);
+		/* Gone (munmap): the zap released what the entry held. */
+		if (!pte || *pte != migration_pte(s & ~VSVMG_PFN_MIGRATE, d))
+			continue;
+		if (!(s & VSVMG_PFN_DEVICE)) {
+			if (ok) {
+				*pte = device_pte(VSVMG_PFN_DEV(d), w);
+				gsim_ram_put_page(mm->ram, s & GSIM_PTE_ADDR);
+				mm->stats.resident_pages--;
+				mm->stats.device_pages++;
+				mm->stats.migrated_out++;
+			} else {
+				*pte = (s & GSIM_PTE_ADDR) | GSIM_PTE_PRESENT |
+				       w;
+			}
+		} else if (d & VSVMG_PFN_VALID) {
+			if (ok) {
+				*pte = (d & GSIM_PTE_ADDR) | GSIM_PTE_PRESENT |
+				       w;
+				mm->stats.migrated_in++;
+			} else {
+				*pte = device_pte(VSVMG_PFN_DEV(s), w);
+				gsim_ram_put_page(mm->ram, d & GSIM_PTE_ADDR);
+				mm->stats.resident_pages--;
+				mm->stats.device_pages++;
+			}
+		} else {
+			*pte = device_pte(VSVMG_PFN_DEV(ok ? d : s), w);
+		}
+	}
+	pthread_cond_broadcast(&mm->migrated);
+	mm_unlock(mm);
+}
+
 /* ---- the shim core's seam -------------------------------------------- */
 
 static int ops_range_fault(void *mm, __u64 start, __u32 npages, __u64 fault_va,
@@ -1155,4 +1464,6 @@ const struct vsvmg_mm_ops gsim_mm_ops = {
 	.range_fault = ops_range_fault,
 	.read_begin = ops_read_begin,
 	.read_retry = ops_read_retry,
+	.migrate_setup = mm_migrate_setup,
+	.migrate_finalize = mm_migrate_finalize,
 };

@@ -33,11 +33,41 @@
  *              another process, so a write fault must copy it first
  *   bit 10     software: PROT_NONE; the frame stays resident but the
  *              entry is not present (Linux's _PAGE_PROTNONE)
+ *   bit 11     software: device-private (Linux's device-private swap
+ *              entry): not present; the page lives in the memory of the
+ *              device in bits 12-27; bit 1 says whether it is writable
+ *   bit 8      software: migration entry: not present; a migration of
+ *              the page is in flight (a CPU access waits for it).  Bits
+ *              12-51 hold the frame the migration reads or fills, or,
+ *              with bit 11, the device the page is leaving
  *   bits 12-51 the frame's guest physical address
  *
- * Invariants of a leaf entry: it holds a frame iff present or PROTNONE;
- * COW implies not writable; it exists only inside a VMA; each frame it
- * holds carries one guest RAM reference for it.
+ * Invariants of a leaf entry: it holds a frame iff present, PROTNONE, or
+ * a migration entry without bit 11; COW implies not writable; it exists
+ * only inside a VMA; each frame it holds carries one guest RAM reference
+ * for it.  A device-private entry holds no frame.
+ *
+ * DOC: Device-private entries
+ *
+ * The guest shim (its core's migration, vsvmg_migrate.c) moves pages to
+ * device memory through gsim_mm_ops.migrate_setup / migrate_finalize,
+ * the migrate_vma_* of this mm.  The guest CPU never reaches device
+ * memory: a CPU access (gsim_mm_read/write/ptr) to a device-private entry
+ * calls the devmem fault callback (the pgmap's migrate_to_ram, set with
+ * gsim_mm_set_devmem_fault()) without the mm lock, which brings the page
+ * back with MIGRATE to SYSTEM, and retries; a CPU access to a migration
+ * entry waits for the migration to end.  range_fault reports a
+ * device-private page as VSVMG_PFN_DEVICE without bringing it back (the
+ * caller is the page's owner, like hmm_range_fault with dev_private_owner).
+ *
+ * munmap and exit invalidate device-private entries like present ones
+ * (the device frees its memory on the UNMAP) and just drop them.  mprotect
+ * and fork cannot keep them: the protocol's only way to take access away
+ * from a device is UNMAP, which frees the device memory and its data.  So
+ * both first bring every device-private page of their range back to guest
+ * RAM through the same callback (Linux would instead write-protect the
+ * entry, and share it copy-on-write at fork), then proceed as usual.
+ * docs/coherency.md section 6 gives the argument.
  *
  * DOC: Locking
  *
@@ -63,9 +93,10 @@
  *
  * DOC: Wiring a process to its SVM context
  *
- *   static int invalidate(void *ctx, uint64_t va, uint64_t len)
+ *   static int invalidate(void *ctx, uint64_t va, uint64_t len,
+ *                         const void *owner)
  *   {
- *           return vsvmg_ctx_invalidate(ctx, va, len);
+ *           return vsvmg_ctx_invalidate_range(ctx, va, len, owner);
  *   }
  *
  *   vsvmg_ctx_create(dev, &gsim_mm_ops, mm, &ctx);
@@ -101,6 +132,10 @@ struct vsvmg_mm_ops;
 #define GSIM_PTE_WRITE	  (1ull << 1)
 #define GSIM_PTE_COW	  (1ull << 9)
 #define GSIM_PTE_PROTNONE (1ull << 10)
+#define GSIM_PTE_DEVICE	  (1ull << 11)
+#define GSIM_PTE_MIGRATION (1ull << 8)
+#define GSIM_PTE_DEV_SHIFT 12
+#define GSIM_PTE_DEV(e)	  ((uint32_t)((e) >> GSIM_PTE_DEV_SHIFT) & 0xffffu)
 #define GSIM_PTE_ADDR	  0x000ffffffffff000ull
 
 /* Lowest VA a mapping may use: keeps NULL unmapped (Linux mmap_min_addr). */
@@ -114,7 +149,21 @@ struct vsvmg_mm_ops;
  * A non-zero return is counted in notifier_errors; the mm changes anyway,
  * as an munmap cannot be refused.
  */
-typedef int (*gsim_mm_notifier_fn)(void *arg, uint64_t va, uint64_t len);
+typedef int (*gsim_mm_notifier_fn)(void *arg, uint64_t va, uint64_t len,
+				   const void *owner);
+/*
+ * @owner: NULL, or the owner token a migration named in migrate_setup
+ * (Linux's range->owner of MMU_NOTIFY_MIGRATE): the driver that owns the
+ * migration sends no UNMAP for it.
+ */
+
+/*
+ * The devmem fault callback (dev_pagemap_ops.migrate_to_ram): bring the
+ * device-private pages of [va, va + len) back to guest RAM.  Called
+ * WITHOUT the mm lock; return 0, or -errno (the CPU access then fails
+ * with -EFAULT, the simulator's SIGBUS).
+ */
+typedef int (*gsim_mm_devmem_fault_fn)(void *arg, uint64_t va, uint64_t len);
 
 struct gsim_mm_vma {
 	uint64_t start;
@@ -132,6 +181,10 @@ struct gsim_mm_stats {
 	uint64_t notifier_calls;
 	uint64_t notifier_errors; /* notifier calls that returned != 0 */
 	uint64_t seq;		  /* invalidation sequence */
+	uint64_t device_pages;	  /* device-private entries */
+	uint64_t migrated_out;	  /* pages moved to device memory */
+	uint64_t migrated_in;	  /* pages brought back to guest RAM */
+	uint64_t devmem_faults;	  /* CPU accesses that brought pages back */
 };
 
 /* The mm half of the shim core's seams; its void *mm is a struct gsim_mm. */
@@ -143,6 +196,8 @@ struct gsim_mm *gsim_mm_fork(struct gsim_mm *mm);
 
 void gsim_mm_set_notifier(struct gsim_mm *mm, gsim_mm_notifier_fn fn,
 			  void *arg);
+void gsim_mm_set_devmem_fault(struct gsim_mm *mm, gsim_mm_devmem_fault_fn fn,
+			      void *arg);
 uint64_t gsim_mm_va_limit(const struct gsim_mm *mm);
 
 int gsim_mm_mmap(struct gsim_mm *mm, uint64_t addr, uint64_t len,

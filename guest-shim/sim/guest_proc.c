@@ -9,12 +9,24 @@
 
 #include "guest_proc.h"
 
-/* The mm notifier: the device must lose the range before the CPU does. */
-static int proc_invalidate(void *arg, uint64_t va, uint64_t len)
+/*
+ * The mm notifier: the device must lose the range before the CPU does,
+ * unless the invalidation is the shim's own migration (owner).
+ */
+static int proc_invalidate(void *arg, uint64_t va, uint64_t len,
+			   const void *owner)
 {
 	struct gsim_proc *p = arg;
 
-	return vsvmg_ctx_invalidate(p->ctx, va, len);
+	return vsvmg_ctx_invalidate_range(p->ctx, va, len, owner);
+}
+
+/* migrate_to_ram: the CPU touched a page that lives in device memory. */
+static int proc_devmem_fault(void *arg, uint64_t va, uint64_t len)
+{
+	struct gsim_proc *p = arg;
+
+	return vsvmg_ctx_migrate_to_ram(p->ctx, va, len);
 }
 
 static int bind(struct vsvmg_dev *dev, struct gsim_proc *p)
@@ -24,6 +36,7 @@ static int bind(struct vsvmg_dev *dev, struct gsim_proc *p)
 	if (ret)
 		return ret;
 	gsim_mm_set_notifier(p->mm, proc_invalidate, p);
+	gsim_mm_set_devmem_fault(p->mm, proc_devmem_fault, p);
 	return 0;
 }
 
@@ -71,6 +84,8 @@ int gsim_proc_fork(struct gsim_proc *parent, struct vsvmg_dev *dev,
 
 void gsim_proc_exit(struct gsim_proc *p)
 {
+	/* DESTROY frees the context's device memory with everything else. */
+	gsim_mm_set_devmem_fault(p->mm, NULL, NULL);
 	gsim_mm_set_notifier(p->mm, NULL, NULL);
 	vsvmg_ctx_destroy(p->ctx);
 	gsim_mm_destroy(p->mm);

@@ -164,6 +164,14 @@ static inline const char *fx_incoherent(struct core_fx *fx)
 				 "device maps 0x%llx, the process does not",
 				 (unsigned long long)p->va);
 			ret = why;
+		} else if (p->dev || pg.dev) {
+			if (p->dev != pg.dev) {
+				snprintf(why, sizeof(why),
+					 "device has 0x%llx on %u, process on %u",
+					 (unsigned long long)p->va, p->dev,
+					 pg.dev);
+				ret = why;
+			}
 		} else if (pg.gpa != p->gpa) {
 			snprintf(
 				why, sizeof(why),

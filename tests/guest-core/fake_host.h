@@ -22,6 +22,12 @@
  * Every applied command is appended to a log (global apply order), which
  * is how the tests check ordering: which MAPs landed after which UNMAP.
  *
+ * With VSVM_F_DEVICE_MEMORY in caps.features, MIGRATE follows 7.8's
+ * state checks and moves PTEs between guest pages (dev 0) and device
+ * memory (dev = device + 1); PREFETCH answers bytes = len, or a token
+ * (ASYNC) whose PREFETCH_DONE is queued at once when prefetch_done_now is
+ * set.  The log records MIGRATE's location in prot and request_id in seq.
+ *
  * Test knobs: hold_unmap (the worker stops before a submission holding an
  * UNMAP until released: an unacknowledged invalidation), map_status (force
  * a MAP's status), mangle (rewrite a reply before completion: a hostile
@@ -60,6 +66,7 @@ struct fh_pte {
 	__u64 va;
 	__u64 gpa;
 	__u32 prot;
+	__u32 dev; /* device memory of device dev - 1; 0: guest page gpa */
 };
 
 /* One applied command. */
@@ -183,6 +190,10 @@ struct fake_host {
 	/* LAUNCH outcome when not parked: status and result. */
 	__u32 launch_status;
 	__u64 launch_fault_va;
+	/* MIGRATE with runs fails with this status when not 0. */
+	__u32 migrate_status;
+	int prefetch_done_now;
+	__u32 next_token;
 };
 
 static inline __u64 fh_now_ms(void)
@@ -291,6 +302,92 @@ static inline int fh_apply_map(struct fake_host *h, struct fh_ctx *c,
 						 .prot = req->u.map.prot };
 			va += VSVM_PAGE_SIZE;
 		}
+	}
+	return VSVM_OK;
+}
+
+/* Queue an event (h->lock held); a parked EVENT_WAIT completes. */
+static inline void fh_queue_event_locked(struct fake_host *h, struct fh_ctx *c,
+					 const struct vsvm_event_val *ev,
+					 struct fh_item **done_list);
+
+static inline int fh_apply_migrate(struct fake_host *h, struct fh_ctx *c,
+				   const struct vsvm_request *req,
+				   struct vsvm_response *rsp)
+{
+	__u32 loc = req->u.migrate.location, i, k, moved = 0;
+	__u64 va = req->u.migrate.va, len = req->u.migrate.len, off;
+	struct vsvm_run run;
+
+	if (!(h->caps.features & VSVM_F_DEVICE_MEMORY))
+		return VSVM_ERR_STATE;
+	if (loc != VSVM_LOC_SYSTEM && loc >= h->caps.num_devices)
+		return VSVM_ERR_NODEV;
+	if (!req->u.migrate.nr_runs) {
+		for (i = 0; i < c->nr_ptes; i++) {
+			struct fh_pte *p = &c->ptes[i];
+
+			if (p->va < va || p->va >= va + len || !p->dev ||
+			    p->dev == loc + 1)
+				continue;
+			p->dev = loc + 1;
+			moved++;
+		}
+		rsp->u.migrate.bytes = (__u64)moved * VSVM_PAGE_SIZE;
+		return VSVM_OK;
+	}
+	for (off = 0; off < len; off += VSVM_PAGE_SIZE) {
+		struct fh_pte *p = fh_pte_find(c, va + off);
+
+		if (!p || (loc == VSVM_LOC_SYSTEM) != (p->dev != 0))
+			return VSVM_ERR_STATE;
+	}
+	if (h->migrate_status)
+		return (int)h->migrate_status;
+	off = 0;
+	for (i = 0; i < req->u.migrate.nr_runs; i++) {
+		vsvm_request_run(req, i, &run);
+		for (k = 0; k < run.len / VSVM_PAGE_SIZE; k++) {
+			struct fh_pte *p = fh_pte_find(c, va + off);
+
+			if (loc == VSVM_LOC_SYSTEM) {
+				p->gpa = run.gpa + k * VSVM_PAGE_SIZE;
+				p->dev = 0;
+			} else {
+				p->gpa = 0;
+				p->dev = loc + 1;
+			}
+			off += VSVM_PAGE_SIZE;
+		}
+	}
+	rsp->u.migrate.bytes = len;
+	return VSVM_OK;
+}
+
+static inline int fh_apply_prefetch(struct fake_host *h, struct fh_ctx *c,
+				    const struct vsvm_request *req,
+				    struct vsvm_response *rsp,
+				    struct fh_item **done_list)
+{
+	struct vsvm_event_val ev = { .type = VSVM_EVENT_PREFETCH_DONE };
+
+	if (req->u.prefetch.location != VSVM_LOC_SYSTEM &&
+	    req->u.prefetch.location >= h->caps.num_devices)
+		return VSVM_ERR_NODEV;
+	if (!(req->u.prefetch.flags & VSVM_PREFETCH_F_ASYNC)) {
+		rsp->u.prefetch.bytes = req->u.prefetch.len;
+		return VSVM_OK;
+	}
+	if (!++h->next_token)
+		h->next_token = 1;
+	rsp->u.prefetch.token = h->next_token;
+	if (h->prefetch_done_now) {
+		ev.id = h->next_token;
+		ev.va = req->u.prefetch.va;
+		ev.len = req->u.prefetch.len;
+		ev.device = req->u.prefetch.location;
+		ev.arg = VSVM_OK;
+		fh_queue_event_locked(h, c, &ev, done_list);
 	}
 	return VSVM_OK;
 }
@@ -419,6 +516,31 @@ static inline void fh_complete(struct fh_item *it)
 
 	fh_item_free(it);
 	sub->done(sub);
+}
+
+static inline void fh_queue_event_locked(struct fake_host *h, struct fh_ctx *c,
+					 const struct vsvm_event_val *ev,
+					 struct fh_item **done_list)
+{
+	struct vsvm_event_val evs[VSVM_MAX_FAULT_BATCH];
+	struct vsvm_response rsp = { .op = VSVM_CMD_EVENT_WAIT };
+	struct fh_item *it = c->wait;
+	struct vsvm_request req;
+	struct vsvm_stream s;
+
+	if (c->nr_events < FH_MAX_EVENTS)
+		c->events[c->nr_events++] = *ev;
+	if (!it)
+		return;
+	vsvm_stream_init(&s, it->cmds, it->len);
+	while (vsvm_stream_next(&s, &req) > 0)
+		;
+	fh_deliver(c, req.u.wait.max_events, &rsp, evs);
+	fh_out_reply(it, &rsp);
+	fh_finish(h, it);
+	c->wait = NULL;
+	it->next = *done_list;
+	*done_list = it;
 }
 
 /* Cancel what DESTROY cancels; finished items go to *done_list. */
@@ -582,6 +704,23 @@ static inline int fh_apply(struct fake_host *h, struct fh_ctx *c,
 			st == VSVM_ERR_FAULT ? h->launch_fault_va : 0;
 		rsp.u.launch.faults = 3;
 		rsp.u.launch.elapsed_ns = 1000;
+		break;
+	case VSVM_CMD_MIGRATE:
+		rec.va = req->u.migrate.va;
+		rec.len = req->u.migrate.len;
+		rec.seq = req->u.migrate.request_id;
+		rec.prot = req->u.migrate.location;
+		rec.nr = req->u.migrate.nr_runs;
+		for (i = 0; i < rec.nr && i < FH_LOG_RUNS; i++)
+			vsvm_request_run(req, i, &rec.runs[i]);
+		st = fh_apply_migrate(h, c, req, &rsp);
+		break;
+	case VSVM_CMD_PREFETCH:
+		rec.va = req->u.prefetch.va;
+		rec.len = req->u.prefetch.len;
+		rec.prot = req->u.prefetch.location;
+		rec.nr = req->u.prefetch.flags;
+		st = fh_apply_prefetch(h, c, req, &rsp, done_list);
 		break;
 	case VSVM_CMD_DESTROY:
 		fh_destroy_ctx(h, c, done_list);

@@ -18,6 +18,13 @@
  * and the lock dropped: the window in which a racing invalidation makes
  * what was read stale.  Tests use it to start such an invalidation.
  *
+ * Migration (migrate_setup/finalize): a page may be device-private
+ * (dev = device + 1, no GPA) or migrating (CPU access would wait).  setup
+ * calls the notifier naming the owner, as Linux's MMU_NOTIFY_MIGRATE;
+ * pages coming back get fresh GPAs from next_gpa; guest pages a finished
+ * migration released are listed in freed[].  after_setup runs after
+ * setup dropped the lock: where a racing invalidation is started.
+ *
  * Include after <cmocka.h> and fake_host.h.
  */
 #ifndef FAKE_MM_H
@@ -36,7 +43,11 @@ struct fm_page {
 	__u64 gpa;
 	int writable;
 	__u64 cow_gpa; /* copy-on-write: a write fault copies here */
+	__u32 dev;     /* device-private on device dev - 1; 0: guest RAM */
+	int migrating; /* between migrate_setup and migrate_finalize */
 };
+
+#define FM_MAX_FREED 4096
 
 struct fake_mm {
 	pthread_mutex_t lock;
@@ -56,6 +67,14 @@ struct fake_mm {
 	int lax_write;
 	/* range_fault returns -EBUSY this many more times (HMM's retry). */
 	int busy;
+	/* Migration. */
+	__u64 next_gpa; /* GPAs of pages coming back */
+	__u64 freed[FM_MAX_FREED];
+	unsigned int nr_freed;
+	int setups;
+	int owned_notifies; /* notifier calls naming an owner */
+	void (*after_setup)(struct fake_mm *mm, void *arg);
+	void *after_setup_arg;
 };
 
 static inline struct fm_page *fm_find(struct fake_mm *mm, __u64 va)
@@ -69,11 +88,31 @@ static inline struct fm_page *fm_find(struct fake_mm *mm, __u64 va)
 }
 
 /* The notifier step: bump, then invalidate, with the lock held. */
-static inline void fm_notify_locked(struct fake_mm *mm, __u64 va, __u64 len)
+static inline void fm_notify_owner_locked(struct fake_mm *mm, __u64 va,
+					  __u64 len, const void *owner)
 {
 	__atomic_add_fetch(&mm->seq, 1, __ATOMIC_SEQ_CST);
-	if (mm->ctx && vsvmg_ctx_invalidate(mm->ctx, va, len))
+	if (owner)
+		mm->owned_notifies++;
+	if (mm->ctx && vsvmg_ctx_invalidate_range(mm->ctx, va, len, owner))
 		mm->notifier_errors++;
+}
+
+static inline void fm_notify_locked(struct fake_mm *mm, __u64 va, __u64 len)
+{
+	fm_notify_owner_locked(mm, va, len, NULL);
+}
+
+/* What range_fault reports for a page. */
+static inline __u64 fm_pfn(const struct fm_page *pg)
+{
+	if (!pg || pg->migrating)
+		return 0;
+	if (pg->dev)
+		return VSVMG_PFN_DEVICE |
+		       ((__u64)(pg->dev - 1) << VSVMG_PFN_DEV_SHIFT) |
+		       (pg->writable ? VSVMG_PFN_WRITE : 0);
+	return pg->gpa | VSVMG_PFN_VALID | (pg->writable ? VSVMG_PFN_WRITE : 0);
 }
 
 static inline int fm_range_fault(void *p, __u64 start, __u32 npages,
@@ -107,12 +146,8 @@ static inline int fm_range_fault(void *p, __u64 start, __u32 npages,
 		pthread_mutex_unlock(&mm->lock);
 		return -14; /* -EFAULT */
 	}
-	for (i = 0; i < npages; i++) {
-		pg = fm_find(mm, start + (__u64)i * 4096);
-		out[i] = pg ? pg->gpa | VSVMG_PFN_VALID |
-					 (pg->writable ? VSVMG_PFN_WRITE : 0) :
-			      0;
-	}
+	for (i = 0; i < npages; i++)
+		out[i] = fm_pfn(fm_find(mm, start + (__u64)i * 4096));
 	pthread_mutex_unlock(&mm->lock);
 	if (mm->after_read)
 		mm->after_read(mm, fault_va, mm->after_read_arg);
@@ -133,10 +168,97 @@ static inline int fm_read_retry(void *p, __u64 seq)
 	return __atomic_load_n(&mm->seq, __ATOMIC_SEQ_CST) != seq;
 }
 
+static inline int fm_collect(struct fake_mm *mm, struct fm_page *pg, __u32 to,
+			     __u64 *src, __u64 *dst)
+{
+	if (!pg || pg->migrating)
+		return 0;
+	if (to != VSVM_LOC_SYSTEM) {
+		if (pg->cow_gpa || pg->dev == to + 1)
+			return 0;
+		*src = fm_pfn(pg) | VSVMG_PFN_MIGRATE;
+		*dst = VSVMG_PFN_DEVICE | ((__u64)to << VSVMG_PFN_DEV_SHIFT) |
+		       (pg->writable ? VSVMG_PFN_WRITE : 0);
+		return 1;
+	}
+	if (!pg->dev)
+		return 0;
+	mm->next_gpa += 4096;
+	*src = fm_pfn(pg) | VSVMG_PFN_MIGRATE;
+	*dst = mm->next_gpa | VSVMG_PFN_VALID |
+	       (pg->writable ? VSVMG_PFN_WRITE : 0);
+	return 1;
+}
+
+static inline int fm_migrate_setup(void *p, __u64 start, __u32 npages,
+				   __u32 to, const void *owner, __u64 *src,
+				   __u64 *dst, __u64 *seq)
+{
+	struct fake_mm *mm = p;
+	__u64 lo = 0, hi = 0;
+	__u32 i, n = 0;
+
+	pthread_mutex_lock(&mm->lock);
+	mm->setups++;
+	for (i = 0; i < npages; i++) {
+		__u64 va = start + (__u64)i * 4096;
+
+		src[i] = dst[i] = 0;
+		if (!fm_collect(mm, fm_find(mm, va), to, &src[i], &dst[i]))
+			continue;
+		if (!n++)
+			lo = va;
+		hi = va + 4096;
+	}
+	if (n) {
+		fm_notify_owner_locked(mm, lo, hi - lo, owner);
+		for (i = 0; i < npages; i++)
+			if (src[i])
+				fm_find(mm, start + (__u64)i * 4096)->migrating =
+					1;
+	}
+	*seq = __atomic_load_n(&mm->seq, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&mm->lock);
+	if (mm->after_setup)
+		mm->after_setup(mm, mm->after_setup_arg);
+	return (int)n;
+}
+
+static inline void fm_migrate_finalize(void *p, __u64 start, __u32 npages,
+				       const __u64 *src, const __u64 *dst)
+{
+	struct fake_mm *mm = p;
+	__u32 i;
+
+	pthread_mutex_lock(&mm->lock);
+	for (i = 0; i < npages; i++) {
+		struct fm_page *pg = fm_find(mm, start + (__u64)i * 4096);
+		int ok = (src[i] & VSVMG_PFN_MIGRATE) != 0;
+
+		if (!src[i] || !pg || !pg->migrating)
+			continue;
+		pg->migrating = 0;
+		if (!ok)
+			continue; /* restored: nothing changed meanwhile */
+		if (dst[i] & VSVMG_PFN_DEVICE) {
+			if (!pg->dev && mm->nr_freed < FM_MAX_FREED)
+				mm->freed[mm->nr_freed++] = pg->gpa;
+			pg->dev = VSVMG_PFN_DEV(dst[i]) + 1;
+			pg->gpa = 0;
+		} else {
+			pg->dev = 0;
+			pg->gpa = dst[i] & ~(__u64)VSVMG_PFN_FLAGS;
+		}
+	}
+	pthread_mutex_unlock(&mm->lock);
+}
+
 static const struct vsvmg_mm_ops fm_ops = {
 	.range_fault = fm_range_fault,
 	.read_begin = fm_read_begin,
 	.read_retry = fm_read_retry,
+	.migrate_setup = fm_migrate_setup,
+	.migrate_finalize = fm_migrate_finalize,
 };
 
 static inline struct fake_mm *fm_create(void)
@@ -144,6 +266,7 @@ static inline struct fake_mm *fm_create(void)
 	struct fake_mm *mm = calloc(1, sizeof(*mm));
 
 	pthread_mutex_init(&mm->lock, NULL);
+	mm->next_gpa = 0x70000000ull;
 	return mm;
 }
 

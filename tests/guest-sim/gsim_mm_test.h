@@ -46,10 +46,12 @@ struct fixture {
 	struct notify_log log;
 };
 
-static inline int log_notify(void *arg, uint64_t va, uint64_t len)
+static inline int log_notify(void *arg, uint64_t va, uint64_t len,
+			     const void *owner)
 {
 	struct notify_log *log = arg;
 	struct gsim_mm_stats st;
+	(void)owner;
 
 	if (log->calls == MAX_CALLS) {
 		log->error = "too many notifier calls";

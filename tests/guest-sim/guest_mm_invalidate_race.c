@@ -54,10 +54,12 @@ struct device {
 };
 
 /* The mmu notifier: drop the range from the device, under ctx_lock. */
-static int dev_invalidate(void *arg, uint64_t va, uint64_t len)
+static int dev_invalidate(void *arg, uint64_t va, uint64_t len,
+			  const void *owner)
 {
 	struct device *d = arg;
 	uint64_t p;
+	(void)owner;
 
 	pthread_mutex_lock(&d->ctx_lock);
 	for (p = va; p < va + len; p += PG)

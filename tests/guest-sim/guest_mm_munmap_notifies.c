@@ -223,8 +223,9 @@ static void test_no_notifier_still_bumps_seq(void **state)
 	assert_int_equal(mm_stats(f->mm).notifier_calls, 0);
 }
 
-static int reenter(void *arg, uint64_t va, uint64_t len)
+static int reenter(void *arg, uint64_t va, uint64_t len, const void *owner)
 {
+	(void)owner;
 	return gsim_mm_munmap(arg, va, len);
 }
 
