@@ -28,6 +28,7 @@ struct notify_log {
 	uint64_t va[MAX_CALLS];
 	uint64_t len[MAX_CALLS];
 	uint64_t seq[MAX_CALLS]; /* mm seq seen inside the call */
+	const void *owner[MAX_CALLS];
 	/*
 	 * Optional check run inside the call, with the mm lock held.  It
 	 * must not use cmocka's assert_* (a failure would longjmp out with
@@ -51,7 +52,6 @@ static inline int log_notify(void *arg, uint64_t va, uint64_t len,
 {
 	struct notify_log *log = arg;
 	struct gsim_mm_stats st;
-	(void)owner;
 
 	if (log->calls == MAX_CALLS) {
 		log->error = "too many notifier calls";
@@ -61,6 +61,7 @@ static inline int log_notify(void *arg, uint64_t va, uint64_t len,
 	log->va[log->calls] = va;
 	log->len[log->calls] = len;
 	log->seq[log->calls] = st.seq;
+	log->owner[log->calls] = owner;
 	log->calls++;
 	if (log->check && !log->error)
 		log->error = log->check(log, va, len);
