@@ -60,6 +60,8 @@ static void print_result(struct proc_run *r, uint32_t dev,
 	       r->p->pid, dev, res->name, res->ok ? "ok  " : "FAIL",
 	       res->faults, (double)res->elapsed_ns / 1e6,
 	       res->why[0] ? "  " : "", res->why);
+	if (res->ok && res->note[0])
+		printf("  process %-2u           %s\n", r->p->pid, res->note);
 	fflush(stdout);
 	pthread_mutex_unlock(r->print_lock);
 }
@@ -240,6 +242,26 @@ static void report(struct proc_run *runs, uint32_t n)
 	printf("(mirrored: pages sent in MAP; faults: device faults the "
 	       "guest answered;\n invalid: invalidations acknowledged by the "
 	       "host)\n");
+	printf("\n%-8s %8s %8s %8s %8s %8s %8s\n", "process", "to-dev",
+	       "to-sys", "dev-dev", "reqs", "cpu-back", "prefetch");
+	for (i = 0; i < n; i++) {
+		struct vsvmg_ctx_stats st;
+		struct gsim_mm_stats ms;
+
+		vsvmg_ctx_stats(runs[i].p->ctx, &st);
+		gsim_mm_stats(runs[i].p->mm, &ms);
+		printf("%-8u %8llu %8llu %8llu %8llu %8llu %8llu\n",
+		       runs[i].p->pid, st.migrated_to_device,
+		       st.migrated_to_system, st.migrated_peer, st.migrate_reqs,
+		       (unsigned long long)ms.devmem_faults, st.prefetches);
+	}
+	printf("(pages migrated by the guest's MIGRATEs: guest RAM to device, "
+	       "back, device to\n device; reqs: the host's MIGRATE_REQs "
+	       "served; cpu-back: guest CPU touches of\n device memory that "
+	       "brought pages back; prefetch: PREFETCHes applied)\n");
+	if (n && !(vsvmg_ctx_features(runs[0].p->ctx) & VSVM_F_DEVICE_MEMORY))
+		printf("(the host offers no device memory: hints and prefetch "
+		       "map, nothing migrates)\n");
 	if (n && !vsvmg_ctx_query(runs[0].p->ctx, dv, VSVM_MAX_DEVICES, &nd)) {
 		for (d = 0; d < nd && d < GSIM_WL_MAX_DEVICES; d++) {
 			uint64_t peak = 0;

@@ -441,6 +441,160 @@ out:
 	return ret;
 }
 
+/* Pages moved by MIGRATE commands of the context so far. */
+static uint64_t migrated_pages(struct gsim_proc *p)
+{
+	struct vsvmg_ctx_stats st;
+
+	vsvmg_ctx_stats(p->ctx, &st);
+	return st.migrated_to_device + st.migrated_to_system + st.migrated_peer;
+}
+
+static int set_hints(struct gsim_proc *p, uint64_t va, uint64_t len,
+		     uint32_t preferred, uint64_t accessed_by)
+{
+	struct vsvm_attr_val a[2] = {
+		{ .type = VSVM_ATTR_PREFERRED_LOC, .value = preferred },
+		{ .type = VSVM_ATTR_ACCESSED_BY, .value = accessed_by },
+	};
+	struct vsvm_attr_val g[2] = { { .type = VSVM_ATTR_PREFERRED_LOC },
+				      { .type = VSVM_ATTR_ACCESSED_BY } };
+
+	if (vsvmg_ctx_set_attr(p->ctx, va, len, a, 2) ||
+	    vsvmg_ctx_get_attr(p->ctx, va, len, g, 2))
+		return -1;
+	/* What is in force must be exactly what was set, uniformly. */
+	return g[0].value == preferred && g[1].value == accessed_by &&
+			       !g[0].flags && !g[1].flags ?
+		       0 :
+		       -1;
+}
+
+int gsim_wl_hinted(struct gsim_proc *p, uint32_t device, uint64_t seed,
+		   struct gsim_wl_result *res)
+{
+	const uint64_t n = 32 * 1024, sz = n * 8;
+	const uint64_t a = GSIM_WL_BASE, b = a + sz, c = b + sz;
+	uint32_t nd = vsvmg_ctx_num_devices(p->ctx);
+	uint32_t other = (device + 1) % nd;
+	double *vb = malloc(sz), *vc = malloc(sz), *va = malloc(sz);
+	double s1 = 2.0, s2 = 3.0 + (double)(p->pid % 5);
+	uint64_t args[5], out, i, f1, before = migrated_pages(p);
+	int ret = -1;
+
+	res->name = "hinted triad";
+	if (!vb || !vc || !va || map(p, a, 3 * sz))
+		goto out;
+	for (i = 0; i < n; i++) {
+		vb[i] = (double)(rnd(&seed) % 100000) / 7.0;
+		vc[i] = (double)(rnd(&seed) % 100000) / 13.0;
+	}
+	if (put(p, b, vb, sz) || put(p, c, vc, sz))
+		goto out_unmap;
+	if (set_hints(p, a, 3 * sz, device, nd >= 64 ? ~0ull : (1ull << nd) - 1)) {
+		fail(res, "attributes not in force%.0llu%.0llu", 0, 0);
+		goto out_unmap;
+	}
+	args[0] = a;
+	args[1] = b;
+	args[2] = c;
+	args[3] = n;
+	memcpy(&args[4], &s1, 8);
+	if (launch(p, VSVM_KERNEL_TRIAD, device, args, res, &out))
+		goto out_unmap;
+	f1 = res->faults;
+	/* Accessed by every device: the second device finds it mapped. */
+	memcpy(&args[4], &s2, 8);
+	if (launch(p, VSVM_KERNEL_TRIAD, other, args, res, &out))
+		goto out_unmap;
+	get(p, a, va, sz);
+	for (i = 0; i < n; i++) {
+		volatile double want = vb[i] + s2 * vc[i];
+
+		if (va[i] != want) {
+			fail(res, "a[%llu] wrong%.0llu", i, 0);
+			goto out_unmap;
+		}
+	}
+	res->migrated = migrated_pages(p) - before;
+	snprintf(res->note, sizeof(res->note),
+		 "preferred dev %u, accessed by all: faults dev %u %llu, "
+		 "dev %u %llu; %llu pages migrated",
+		 device, device, (unsigned long long)f1, other,
+		 (unsigned long long)res->faults,
+		 (unsigned long long)res->migrated);
+	res->faults += f1;
+	ret = 0;
+out_unmap:
+	unmap(p, a, 3 * sz);
+out:
+	free(va);
+	free(vb);
+	free(vc);
+	res->ok = !ret;
+	return ret;
+}
+
+int gsim_wl_prefetched(struct gsim_proc *p, uint32_t device, uint64_t seed,
+		       struct gsim_wl_result *res)
+{
+	const uint64_t bytes = 512 * 1024;
+	const uint64_t src = GSIM_WL_BASE, dst = GSIM_WL_BASE + (2 << 20);
+	uint64_t args[3] = { dst, src, bytes }, out, i, before;
+	uint8_t *in = malloc(bytes), *back = malloc(bytes);
+	struct vsvmg_prefetch pf;
+	int ret = -1, pr;
+
+	res->name = "prefetched copy";
+	if (!in || !back || map(p, src, bytes) || map(p, dst, bytes))
+		goto out;
+	for (i = 0; i < bytes; i++)
+		in[i] = (uint8_t)rnd(&seed);
+	if (put(p, src, in, bytes))
+		goto out_unmap;
+	before = migrated_pages(p);
+	/* Asynchronous for the source, synchronous for the destination. */
+	pr = vsvmg_ctx_prefetch_async(p->ctx, src, bytes, device, &pf);
+	if (!pr)
+		pr = vsvmg_ctx_prefetch_wait(p->ctx, &pf);
+	if (pr && pr != -ENOSPC) {
+		fail(res, "prefetch failed: errno %llu%.0llu", (uint64_t)-pr, 0);
+		goto out_unmap;
+	}
+	if (vsvmg_ctx_prefetch(p->ctx, dst, bytes, device, NULL)) {
+		fail(res, "prefetch failed%.0llu%.0llu", 0, 0);
+		goto out_unmap;
+	}
+	if (launch(p, VSVM_KERNEL_COPY, device, args, res, &out))
+		goto out_unmap;
+	if (get(p, dst, back, bytes)) {
+		fail(res, "CPU read failed%.0llu%.0llu", 0, 0);
+		goto out_unmap;
+	}
+	for (i = 0; i < bytes; i++) {
+		if (back[i] != in[i]) {
+			fail(res, "byte %llu is 0x%llx", i, back[i]);
+			goto out_unmap;
+		}
+	}
+	res->migrated = migrated_pages(p) - before;
+	snprintf(res->note, sizeof(res->note),
+		 "prefetched to dev %u (async + sync): faults %llu; %llu pages "
+		 "migrated",
+		 device, (unsigned long long)res->faults,
+		 (unsigned long long)res->migrated);
+	(void)out;
+	ret = 0;
+out_unmap:
+	unmap(p, src, bytes);
+	unmap(p, dst, bytes);
+out:
+	free(in);
+	free(back);
+	res->ok = !ret;
+	return ret;
+}
+
 const struct gsim_wl gsim_workloads[] = {
 	{ "fill", gsim_wl_fill },
 	{ "copy", gsim_wl_copy },
@@ -449,5 +603,7 @@ const struct gsim_wl gsim_workloads[] = {
 	{ "histogram", gsim_wl_histogram },
 	{ "pointer chase", gsim_wl_chase },
 	{ "remap during kernel", gsim_wl_remap_during_kernel },
+	{ "hinted triad", gsim_wl_hinted },
+	{ "prefetched copy", gsim_wl_prefetched },
 	{ NULL, NULL },
 };

@@ -31,6 +31,9 @@ struct gsim_wl_result {
 	char why[128];		/* what did not verify */
 	/* Device memory the context held right after the kernel, per device. */
 	uint64_t dev_mem[GSIM_WL_MAX_DEVICES];
+	/* Memory hints workloads: pages the workload's MIGRATEs moved. */
+	uint64_t migrated;
+	char note[96];		/* what the workload shows, when it passed */
 };
 
 typedef int (*gsim_wl_fn)(struct gsim_proc *p, uint32_t device, uint64_t seed,
@@ -48,6 +51,16 @@ int gsim_wl_histogram(struct gsim_proc *p, uint32_t device, uint64_t seed,
 		      struct gsim_wl_result *res);
 int gsim_wl_chase(struct gsim_proc *p, uint32_t device, uint64_t seed,
 		  struct gsim_wl_result *res);
+/*
+ * Memory hints: PREFERRED_LOC device + ACCESSED_BY every device on a
+ * triad's data, one launch on the preferred device and one on another
+ * (which should not fault); then a copy whose buffers were prefetched
+ * (asynchronously, completion awaited) to the device before its launch.
+ */
+int gsim_wl_hinted(struct gsim_proc *p, uint32_t device, uint64_t seed,
+		   struct gsim_wl_result *res);
+int gsim_wl_prefetched(struct gsim_proc *p, uint32_t device, uint64_t seed,
+		       struct gsim_wl_result *res);
 /* Unmap and remap part of a buffer while a kernel writes it. */
 int gsim_wl_remap_during_kernel(struct gsim_proc *p, uint32_t device,
 				uint64_t seed, struct gsim_wl_result *res);
