@@ -43,6 +43,40 @@ static uint32_t native_need(enum vp_access access)
 	}
 }
 
+/*
+ * vm_map() of [start, end) at hva == va.  For small_pages, each aligned
+ * 2 MiB is mapped as its first page and the rest: neither call covers a
+ * whole aligned 2 MiB, so the backend uses 4 KiB leaves throughout.
+ */
+static int native_map(const struct vp_native *nc,
+		      const struct vp_device_ops *ops, struct vp_dev_vm *vm,
+		      uint64_t start, uint64_t end, uint32_t prot)
+{
+	uint64_t next;
+	int ret;
+
+	if (!nc->cfg.small_pages)
+		return ops->vm_map(vm, start, end - start,
+				   (void *)(uintptr_t)start, prot);
+	for (; start < end; start = next) {
+		next = (start | (NATIVE_WINDOW - 1)) + 1;
+		if (next > end)
+			next = end;
+		if (!(start & (NATIVE_WINDOW - 1)) && next - start > NATIVE_PAGE) {
+			ret = ops->vm_map(vm, start, NATIVE_PAGE,
+					  (void *)(uintptr_t)start, prot);
+			if (ret)
+				return ret;
+			start += NATIVE_PAGE;
+		}
+		ret = ops->vm_map(vm, start, next - start,
+				  (void *)(uintptr_t)start, prot);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int native_fault(void *owner, struct vp_dev_vm *vm, uint64_t va,
 			enum vp_access access)
 {
@@ -72,8 +106,7 @@ static int native_fault(void *owner, struct vp_dev_vm *vm, uint64_t va,
 		end = r->end;
 	nc->stats.maps++;
 	/* GPU VA == host VA: the registry's base is the address itself. */
-	if (!ops->vm_map(vm, start, end - start, (void *)(uintptr_t)start,
-			 prot)) {
+	if (!native_map(nc, ops, vm, start, end, prot)) {
 		pthread_mutex_unlock(&nc->lock);
 		return 0;
 	}
@@ -194,6 +227,7 @@ int vp_native_populate(struct vp_native *nc, uint32_t device, void *addr,
 		       uint64_t len)
 {
 	uint64_t va = (uint64_t)(uintptr_t)addr;
+
 	const struct vp_range *r;
 	int ret = -EINVAL;
 
@@ -203,9 +237,9 @@ int vp_native_populate(struct vp_native *nc, uint32_t device, void *addr,
 	r = vp_range_map_find(&nc->regions, va);
 	if (r && va + len <= r->end) {
 		nc->stats.maps++;
-		ret = nc->cfg.devices[device]->ops->vm_map(
-			nc->vms[device], va, len, addr,
-			(uint32_t)r->val.word[0]);
+		ret = native_map(nc, nc->cfg.devices[device]->ops,
+				 nc->vms[device], va, va + len,
+				 (uint32_t)r->val.word[0]);
 	}
 	pthread_mutex_unlock(&nc->lock);
 	return ret;

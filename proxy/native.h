@@ -47,6 +47,13 @@ struct vp_native_config {
 	 * itself installs on a minor fault.
 	 */
 	uint64_t fault_window;
+	/*
+	 * Map with 4 KiB leaves only, as a host without transparent huge
+	 * pages would (and as the proxy must map guest RAM today).  Since
+	 * GPU VA == host VA, a backend would otherwise use a 2 MiB leaf for
+	 * every aligned 2 MiB of a mapping.
+	 */
+	int small_pages;
 };
 
 struct vp_native_stats {
