@@ -68,6 +68,7 @@ help:
 	@echo "make test-unit  userspace unit tests only (under a minute)"
 	@echo "make fuzz       the decoder fuzzer for FUZZ_SECONDS (default 60)"
 	@echo "make stress     coherency soak: make stress SECONDS=600 SEED=42"
+	@echo "make bench      virtualization cost as ratios (build/bench/report.md); bench-quick: CI size"
 	@echo "make modules    vsvm_host.ko and vsvm_guest.ko against Debian headers"
 	@echo "make test-kernel vsvm_host.ko tests booted in QEMU: test kernel (KASAN, lockdep) and Debian's"
 	@echo "make deps       install missing Debian packages (root)"

@@ -23,10 +23,11 @@ set -eu
 #   busybox-static cpio  the test initramfs (shell, tools) and its packing
 #   qemu-system-x86      boots the test kernels under TCG
 #   gnuplot-nox          the benchmark's PNG plots
+#   python3              the benchmark smoke test parses report.json with it
 PACKAGES="build-essential clang libclang-rt-14-dev libcmocka-dev \
 linux-headers-amd64 kmod libbsd-dev qemu-system-gui spin \
 linux-source-6.1 bc bison flex libelf-dev libssl-dev busybox-static cpio \
-qemu-system-x86 gnuplot-nox"
+qemu-system-x86 gnuplot-nox python3"
 
 missing=""
 for p in $PACKAGES; do
