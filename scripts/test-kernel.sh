@@ -76,6 +76,9 @@ make -s -C "$src" O="$build" -j"$jobs" bzImage modules_prepare \
 	echo "test-kernel: build failed; log: $build/build.log" >&2
 	exit 1
 }
+# Out-of-tree modules resolve the kernel's symbols from Module.symvers;
+# bzImage alone writes only vmlinux.symvers.
+cp "$build/vmlinux.symvers" "$build/Module.symvers"
 mkdir -p "$out.tmp"
 cp "$build/arch/x86/boot/bzImage" "$build/.config" "$out.tmp/"
 ln -sfn "$build" "$out.tmp/build"
