@@ -21,7 +21,7 @@ TRANSPORT_SRCS := proxy/vring.c proxy/vhost_user.c \
 		  proxy/virtio_gpu.c
 DEVICE_SRCS    := proxy/pagetable.c $(wildcard proxy/dev_sim*.c)
 SVM_SRCS       := proxy/svm.c proxy/context.c proxy/fault.c \
-		  proxy/range_map.c
+		  proxy/range_map.c proxy/migrate.c proxy/policy.c
 GCORE_SRCS     := $(wildcard guest-shim/core/*.c)
 GSIM_SRCS      := $(filter-out guest-shim/sim/main%.c,\
 		  $(wildcard guest-shim/sim/*.c))
@@ -39,7 +39,8 @@ GROUP_guest-sim  := $(GSIM_SRCS) $(GCORE_SRCS) $(CODEC)
 GROUP_e2e        := $(GSIM_SRCS) $(GCORE_SRCS) $(TRANSPORT_SRCS) \
 		    $(MEMTABLE_SRCS) $(SVM_SRCS) $(DEVICE_SRCS) $(CODEC)
 GROUP_isolation  := $(SVM_SRCS) $(MEMTABLE_SRCS) $(DEVICE_SRCS) $(CODEC)
-GROUPS := proto transport device svm isolation guest-core guest-sim e2e
+GROUP_policy     := $(SVM_SRCS) $(MEMTABLE_SRCS) $(DEVICE_SRCS) $(CODEC)
+GROUPS := proto transport device svm isolation policy guest-core guest-sim e2e
 
 UNIT_BINS := $(foreach g,$(GROUPS),$(patsubst tests/$(g)/%.c,\
 		$(BUILD)/tests/$(g)/%,$(wildcard tests/$(g)/*.c)))

@@ -18,11 +18,8 @@
 
 #define SZ_2M (2ull << 20)
 
-#define ATTR_DEFAULT_GRAN 21
-
 static const struct vp_range_val attr_default = {
-	.word = { ATTR_PACK(VSVM_LOC_UNSET, 0, ATTR_DEFAULT_GRAN,
-			    VSVM_DEVICE_ACCESS_RW), 0 },
+	.word = { VP_ATTR_DEFAULT_WORD, 0 },
 };
 
 static const struct vp_device_ops *dev_ops(struct vp_ctx *ctx, uint32_t i)
@@ -34,6 +31,7 @@ struct vp_ctx *vp_ctx_create(const struct vp_svm_config *cfg,
 			     const struct vp_memtable *mt, uint32_t id)
 {
 	struct vp_ctx *ctx = calloc(1, sizeof(*ctx));
+	uint32_t i;
 
 	if (!ctx)
 		return NULL;
@@ -44,24 +42,25 @@ struct vp_ctx *vp_ctx_create(const struct vp_svm_config *cfg,
 	pthread_cond_init(&ctx->cond, NULL);
 	vp_range_map_init(&ctx->maps, true, cfg->max_ranges);
 	vp_range_map_init(&ctx->attrs, false, cfg->max_ranges);
+	vp_range_map_init(&ctx->res, true, 0);
+	for (i = 0; i < VSVM_MAX_DEVICES; i++)
+		vp_range_map_init(&ctx->reps[i], true, 0);
+	ctx->policy = cfg->policy ? cfg->policy : &vp_policy_defaults;
 	return ctx;
 }
 
 void vp_ctx_free(struct vp_ctx *ctx)
 {
 	vp_ctx_reset(ctx);
+	free(ctx->misc);
 	pthread_cond_destroy(&ctx->cond);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }
 
-/* Remove every PTE of [va, va + len) on every device; ctx->lock held. */
 static void unmap_all_devices(struct vp_ctx *ctx, uint64_t va, uint64_t len)
 {
-	uint32_t i;
-
-	for (i = 0; i < ctx->cfg->num_devices; i++)
-		dev_ops(ctx, i)->vm_unmap(ctx->vms[i], va, len);
+	vp_ctx_unmap_all(ctx, va, len);
 }
 
 void vp_ctx_cancel(struct vp_ctx *ctx)
@@ -100,6 +99,8 @@ void vp_ctx_reset(struct vp_ctx *ctx)
 		dev_ops(ctx, i)->vm_destroy(ctx->vms[i]);
 		ctx->vms[i] = NULL;
 	}
+	/* No PTE is left anywhere: device memory can go back. */
+	vp_ctx_release_all(ctx);
 	vp_range_map_clear(&ctx->maps);
 	vp_range_map_clear(&ctx->attrs);
 	ctx->last_unmap_seq = 0;
@@ -116,6 +117,7 @@ void vp_ctx_drop_mappings(struct vp_ctx *ctx)
 	if (ctx->initialised) {
 		vp_range_map_clear(&ctx->maps);
 		unmap_all_devices(ctx, 0, 1ull << ctx->va_bits);
+		vp_ctx_release(ctx, 0, 1ull << ctx->va_bits);
 	}
 	pthread_mutex_unlock(&ctx->lock);
 }
@@ -130,8 +132,8 @@ static void fill_devices(struct vp_ctx *ctx, struct vsvm_device_val *dv)
 		dev_ops(ctx, i)->info(ctx->cfg->devices[i], &info);
 		dev_ops(ctx, i)->vm_stats(ctx->vms[i], &st);
 		dv[i].mem_size = info.mem_size;
-		/* Page tables live in device memory, like a real GPU's. */
-		dv[i].mem_used = st.pt_bytes;
+		/* Page tables and data live in device memory, like a GPU's. */
+		dv[i].mem_used = st.pt_bytes + ctx->data_bytes[i];
 		dv[i].exec_units = info.exec_units;
 	}
 }
@@ -144,7 +146,7 @@ static int reply_init(struct vp_ctx *ctx, uint16_t op, struct vsvm_writer *w)
 	fill_devices(ctx, dv);
 	rsp.u.init.major = VSVM_PROTO_MAJOR;
 	rsp.u.init.minor = ctx->minor;
-	rsp.u.init.features = VSVM_F_HUGE_2M;
+	rsp.u.init.features = ctx->features;
 	rsp.u.init.va_bits = ctx->va_bits;
 	rsp.u.init.num_devices = ctx->cfg->num_devices;
 	rsp.u.init.page_sizes = VSVM_PAGE_SIZE | SZ_2M;
@@ -174,6 +176,7 @@ static int cmd_init(struct vp_ctx *ctx, const struct vsvm_request *req,
 			goto err_destroy;
 	}
 	ctx->va_bits = va_bits;
+	ctx->features = vp_devices_features(ctx->cfg);
 	/* min(guest, host); the host serves minor VSVM_PROTO_MINOR. */
 	ctx->minor = VSVM_PROTO_MINOR;
 	if (req->u.init.minor + 0u < ctx->minor + 0u)
@@ -288,8 +291,11 @@ static int cmd_map(struct vp_ctx *ctx, const struct vsvm_request *req,
 	{
 		const struct vp_range *old = vp_range_map_first_after(m, va);
 
-		if (old && old->start < end)
+		if (old && old->start < end) {
 			unmap_all_devices(ctx, va, req->u.map.len);
+			/* Device memory that backed the old mapping goes. */
+			vp_ctx_release(ctx, va, end);
+		}
 	}
 	for (i = 0; i < n; i++) {
 		val.base = pc[i].hva;
@@ -300,6 +306,8 @@ static int cmd_map(struct vp_ctx *ctx, const struct vsvm_request *req,
 			goto out;
 		}
 	}
+	/* ACCESSED_BY devices map it now, so they never fault on it. */
+	vp_ctx_map_accessed_by(ctx, va, end);
 	ctx->stats.maps++;
 	ctx->stats.map_bytes += req->u.map.len;
 	n = vsvm_encode_response(w, &(struct vsvm_response){
@@ -332,9 +340,12 @@ static int cmd_unmap(struct vp_ctx *ctx, const struct vsvm_request *req,
 
 		vp_range_map_remove_whole(&ctx->maps, va, va + len, &ws, &we);
 		unmap_all_devices(ctx, ws, we - ws);
+		vp_ctx_release(ctx, ws, we);
 	}
 	/* Returns when no device access can reach the old pages. */
 	unmap_all_devices(ctx, va, len);
+	/* Only then may the device memory behind them be reused. */
+	vp_ctx_release(ctx, va, va + len);
 	ctx->last_unmap_seq = req->u.unmap.seq;
 	u = &ctx->hist[ctx->hist_next];
 	u->seq = req->u.unmap.seq;
@@ -423,12 +434,52 @@ static int set_attr_piece(struct vp_ctx *ctx, const struct vsvm_request *req,
 	return -VSVM_ERR_NOMEM;
 }
 
+/*
+ * What a SET_ATTR does besides recording (docs/memory-hints.md).  The
+ * mapping never changes; PTEs do where the new rules ask for it.
+ */
+static void set_attr_effects(struct vp_ctx *ctx, uint64_t va, uint64_t end,
+			     uint32_t types)
+{
+	/*
+	 * DEVICE_ACCESS may have shrunk, and READ_MOSTLY off means no more
+	 * replicas: drop the PTEs so that they come back under the new rules.
+	 */
+	if (types & (1u << VSVM_ATTR_DEVICE_ACCESS | 1u << VSVM_ATTR_READ_MOSTLY))
+		unmap_all_devices(ctx, va, end - va);
+	if ((types & 1u << VSVM_ATTR_READ_MOSTLY) &&
+	    vp_ctx_has_replicas(ctx, va, end)) {
+		uint64_t cur = va, stop;
+		const struct vp_range *a;
+
+		/* Replicas survive only where READ_MOSTLY is still 1. */
+		for (; cur < end; cur = stop) {
+			a = vp_range_map_first_after(&ctx->attrs, cur);
+			if (a && a->start <= cur) {
+				stop = a->end < end ? a->end : end;
+				if (ATTR_READ_MOSTLY(a->val.word[0]))
+					continue;
+			} else {
+				stop = a && a->start < end ? a->start : end;
+			}
+			vp_ctx_collapse(ctx, cur, stop);
+		}
+	}
+	/* A new ACCESSED_BY mask maps its devices at once. */
+	if (types & (1u << VSVM_ATTR_ACCESSED_BY |
+		     1u << VSVM_ATTR_DEVICE_ACCESS | 1u << VSVM_ATTR_READ_MOSTLY))
+		vp_ctx_map_accessed_by(ctx, va, end);
+	/* SYSTEM preferred: no device fault would ever bring data back. */
+	if (types & (1u << 31))
+		vp_ctx_request_range(ctx, va, end, VSVM_LOC_SYSTEM);
+}
+
 static int cmd_set_attr(struct vp_ctx *ctx, const struct vsvm_request *req,
 			struct vsvm_writer *w)
 {
 	uint64_t cur = req->u.attr.va, end = cur + req->u.attr.len;
 	struct vsvm_attr_val a;
-	uint32_t i;
+	uint32_t i, types = 0;
 	int ret;
 
 	if (vsvm_check_range(cur, req->u.attr.len, ctx->va_bits))
@@ -438,6 +489,10 @@ static int cmd_set_attr(struct vp_ctx *ctx, const struct vsvm_request *req,
 		ret = check_attr_devices(ctx, &a);
 		if (ret)
 			return ret;
+		types |= 1u << a.type;
+		if (a.type == VSVM_ATTR_PREFERRED_LOC &&
+		    a.value == VSVM_LOC_SYSTEM)
+			types |= 1u << 31;
 	}
 	/* Walk entries and gaps in order; each piece is set on its own. */
 	while (cur < end) {
@@ -457,8 +512,7 @@ static int cmd_set_attr(struct vp_ctx *ctx, const struct vsvm_request *req,
 			return ret;
 		cur = stop;
 	}
-	/* Access limits may have shrunk: re-fault under the new rules. */
-	unmap_all_devices(ctx, req->u.attr.va, req->u.attr.len);
+	set_attr_effects(ctx, req->u.attr.va, end, types);
 	return vsvm_encode_response(w, &(struct vsvm_response){
 					       .op = VSVM_CMD_SET_ATTR }) < 0 ?
 		       -VSVM_ERR_UNSPEC :
@@ -519,121 +573,6 @@ static int cmd_get_attr(struct vp_ctx *ctx, const struct vsvm_request *req,
 	}
 	rsp.u.get_attr.nr_attrs = req->u.attr.nr_attrs;
 	rsp.u.get_attr.attrs = out;
-	return vsvm_encode_response(w, &rsp) < 0 ? -VSVM_ERR_UNSPEC : 0;
-}
-
-static uint32_t access_at(const struct vp_range *a, uint64_t addr)
-{
-	return a && a->start <= addr ? ATTR_ACCESS(a->val.word[0]) :
-				       VSVM_DEVICE_ACCESS_RW;
-}
-
-/*
- * The permissions DEVICE_ACCESS leaves of prot at addr, and in *stop the
- * end of the stretch (up to end) over which that answer holds.
- */
-static uint32_t limited_prot(struct vp_ctx *ctx, uint64_t addr, uint64_t end,
-			     uint32_t prot, uint64_t *stop)
-{
-	const struct vp_range *a = vp_range_map_first_after(&ctx->attrs, addr);
-	uint32_t acc = access_at(a, addr);
-	uint64_t cur = addr;
-
-	/* Walk entries and the gaps between them (RW) while acc holds. */
-	while (cur < end && access_at(a, cur) == acc) {
-		if (a && a->start <= cur) {
-			cur = a->end;
-			a = vp_range_map_next(a);
-		} else {
-			cur = a ? a->start : end;
-		}
-	}
-	*stop = cur < end ? cur : end;
-	return vp_attr_limit_prot(acc, prot);
-}
-
-/*
- * Without device memory (VSVM_F_DEVICE_MEMORY not offered) a prefetch
- * cannot move data; it makes the range mapped where it will be used, so
- * the first kernel does not fault.  Every stretch gets exactly what
- * DEVICE_ACCESS allows there.  Caller holds ctx->lock.
- */
-static uint64_t prefetch_map(struct vp_ctx *ctx, uint64_t va, uint64_t end,
-			     uint64_t devmask)
-{
-	const struct vp_range *r;
-	uint64_t bytes = 0;
-	uint32_t d;
-
-	for (r = vp_range_map_first_after(&ctx->maps, va); r && r->start < end;
-	     r = vp_range_map_next(r)) {
-		uint64_t s = r->start > va ? r->start : va;
-		uint64_t e = r->end < end ? r->end : end;
-
-		while (s < e) {
-			uint64_t stop;
-			uint32_t prot = limited_prot(ctx, s, e,
-						     (uint32_t)r->val.word[0],
-						     &stop);
-			bool all = devmask != 0 && prot != 0;
-
-			for (d = 0; prot && d < ctx->cfg->num_devices; d++) {
-				if (!(devmask & (1ull << d)))
-					continue;
-				if (dev_ops(ctx, d)->vm_map(
-					    ctx->vms[d], s, stop - s,
-					    (void *)(uintptr_t)vp_range_base_at(
-						    &ctx->maps, r, s),
-					    prot))
-					all = false;
-			}
-			/* Counted once: mapped on every target device. */
-			if (all)
-				bytes += stop - s;
-			s = stop;
-		}
-	}
-	return bytes;
-}
-
-static int cmd_prefetch(struct vp_ctx *ctx, const struct vsvm_request *req,
-			struct vsvm_writer *w, struct vp_submit **deliver)
-{
-	struct vsvm_response rsp = { .op = VSVM_CMD_PREFETCH };
-	uint64_t va = req->u.prefetch.va, len = req->u.prefetch.len;
-	uint32_t loc = req->u.prefetch.location;
-	uint64_t devmask, bytes;
-
-	if (vsvm_check_range(va, len, ctx->va_bits))
-		return -VSVM_ERR_RANGE;
-	if (loc != VSVM_LOC_SYSTEM && loc >= ctx->cfg->num_devices)
-		return -VSVM_ERR_NODEV;
-	if (loc == VSVM_LOC_SYSTEM) {
-		const struct vp_range *a = vp_range_map_find(&ctx->attrs, va);
-
-		devmask = a ? a->val.word[1] : 0;
-	} else {
-		devmask = 1ull << loc;
-	}
-	bytes = prefetch_map(ctx, va, va + len, devmask);
-	if (req->u.prefetch.flags & VSVM_PREFETCH_F_ASYNC) {
-		struct vsvm_event_val ev = {
-			.type = VSVM_EVENT_PREFETCH_DONE,
-			.va = va,
-			.len = len,
-			.device = loc,
-			.arg = VSVM_OK,
-		};
-
-		if (++ctx->next_token == 0)
-			ctx->next_token = 1;
-		ev.id = ctx->next_token;
-		rsp.u.prefetch.token = ev.id;
-		vp_ctx_queue_event(ctx, &ev);
-		*deliver = vp_ctx_deliver_events(ctx);
-	} else {
-		rsp.u.prefetch.bytes = bytes;
-	}
 	return vsvm_encode_response(w, &rsp) < 0 ? -VSVM_ERR_UNSPEC : 0;
 }
 
@@ -750,11 +689,10 @@ int vp_ctx_apply(struct vp_ctx *ctx, const struct vsvm_request *req,
 		ret = cmd_get_attr(ctx, req, w);
 		break;
 	case VSVM_CMD_PREFETCH:
-		ret = cmd_prefetch(ctx, req, w, &deliver);
+		ret = vp_ctx_prefetch(ctx, req, w, &deliver);
 		break;
 	case VSVM_CMD_MIGRATE:
-		/* VSVM_F_DEVICE_MEMORY is not offered (yet). */
-		ret = -VSVM_ERR_STATE;
+		ret = vp_ctx_migrate(ctx, req, w, &deliver);
 		break;
 	case VSVM_CMD_LAUNCH:
 		ret = cmd_launch(ctx, req, w, s);

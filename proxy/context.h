@@ -37,6 +37,7 @@
 
 #include "vsvm/vsvm_codec.h"
 #include "device.h"
+#include "policy.h"
 #include "range_map.h"
 #include "svm.h"
 
@@ -44,8 +45,15 @@
 #define VP_UNMAP_HISTORY 64
 /* Faults outstanding per context; more wait for room (back-pressure). */
 #define VP_MAX_FAULTS 4096
-/* Non-fault events queued per context (PREFETCH_DONE, MIGRATE_REQ). */
-#define VP_MAX_MISC_EVENTS 64
+/*
+ * Non-fault events queued per context (PREFETCH_DONE, MIGRATE_REQ).  Room
+ * for every outstanding request and prefetch, so none is ever dropped.
+ */
+#define VP_MAX_MREQS 512
+#define VP_MAX_PREFETCHES 64
+#define VP_MAX_MISC_EVENTS (VP_MAX_MREQS + VP_MAX_PREFETCHES)
+/* Location index of guest RAM in per-location counters. */
+#define VP_LOC_SYS VSVM_MAX_DEVICES
 
 /* Packed attributes in vp_range_val.word[0]; word[1] is accessed-by. */
 #define ATTR_LOC(w) ((uint32_t)(w))
@@ -55,6 +63,11 @@
 #define ATTR_PACK(loc, rm, gran, acc)                                        \
 	((uint64_t)(loc) | (uint64_t)(rm) << 32 | (uint64_t)(gran) << 40 |   \
 	 (uint64_t)(acc) << 48)
+
+#define VP_ATTR_DEFAULT_GRAN 21
+#define VP_ATTR_DEFAULT_WORD                                                 \
+	ATTR_PACK(VSVM_LOC_UNSET, 0, VP_ATTR_DEFAULT_GRAN,                   \
+		  VSVM_DEVICE_ACCESS_RW)
 
 /* What a DEVICE_ACCESS value leaves of the guest's prot. */
 static inline uint32_t vp_attr_limit_prot(uint32_t access, uint32_t prot)
@@ -87,15 +100,24 @@ struct vp_unmap_rec {
 	uint64_t end;
 };
 
-struct vp_ctx_stats {
-	uint64_t maps;
-	uint64_t map_bytes;
-	uint64_t map_stale;
-	uint64_t unmaps;
-	uint64_t faults_minor;		/* resolved from the map, no guest */
-	uint64_t faults_forwarded;	/* sent to the guest */
-	uint64_t faults_failed;
-	uint64_t launches;
+
+/* An outstanding MIGRATE_REQ (8.3). */
+struct vp_mreq {
+	uint32_t id;
+	uint32_t loc;		/* device index or VSVM_LOC_SYSTEM */
+	uint64_t va;
+	uint64_t len;
+	uint64_t sent_ns;
+	uint32_t token;		/* the ASYNC PREFETCH it serves, or 0 */
+};
+
+/* An outstanding asynchronous PREFETCH (7.7). */
+struct vp_prefetch {
+	uint32_t token;
+	uint32_t loc;
+	uint64_t va;
+	uint64_t len;
+	uint32_t pending;	/* its MIGRATE_REQs not yet answered */
 };
 
 struct vp_ctx {
@@ -114,6 +136,26 @@ struct vp_ctx {
 	struct vp_range_map maps;	/* base: host address */
 	struct vp_range_map attrs;	/* base: packed attributes */
 
+	/*
+	 * Residency (migrate.c, DOC: Residency).  res: the mapped pages whose
+	 * data is in device memory; base: its host address, word[0]: the
+	 * device.  reps[d]: read-only replicas on device d; base: host
+	 * address of the replica.  Everything else that maps lives in guest
+	 * RAM at the address ctx->maps gives.
+	 */
+	const struct vp_policy *policy;
+	uint32_t features;		/* VSVM_F_* offered to this context */
+	struct vp_range_map res;
+	struct vp_range_map reps[VSVM_MAX_DEVICES];
+	uint64_t rep_devs;		/* devices that may hold replicas */
+	uint64_t data_bytes[VSVM_MAX_DEVICES];	/* device memory for data */
+	struct vp_gran_table grans;
+	struct vp_mreq *mreqs;		/* outstanding MIGRATE_REQs */
+	uint32_t nr_mreqs;
+	uint32_t next_mreq_id;
+	struct vp_prefetch pf[VP_MAX_PREFETCHES];
+	uint32_t nr_pf;
+
 	uint64_t last_unmap_seq;
 	struct vp_unmap_rec hist[VP_UNMAP_HISTORY];
 	uint32_t hist_next;
@@ -124,8 +166,9 @@ struct vp_ctx {
 	uint32_t nr_faults;
 	uint32_t nr_queued;		/* of them, VP_FAULT_QUEUED */
 	uint32_t next_fault_id;
-	struct vsvm_event_val misc[VP_MAX_MISC_EVENTS];
+	struct vsvm_event_val *misc;	/* grown on demand */
 	uint32_t misc_len;
+	uint32_t misc_cap;
 
 	struct vp_submit *parked_wait;	/* at most one EVENT_WAIT */
 	uint32_t parked_max_events;
@@ -174,6 +217,71 @@ void vp_ctx_queue_event(struct vp_ctx *ctx, const struct vsvm_event_val *ev);
 struct vp_submit *vp_ctx_cancel_faults(struct vp_ctx *ctx);
 /* If events are pending and a wait is parked, detach and fill it. */
 struct vp_submit *vp_ctx_deliver_events(struct vp_ctx *ctx);
+
+/* migrate.c */
+static inline bool vp_ctx_has_devmem(const struct vp_ctx *ctx)
+{
+	return ctx->features & VSVM_F_DEVICE_MEMORY;
+}
+/* The VSVM_F_* the devices of cfg support. */
+uint32_t vp_devices_features(const struct vp_svm_config *cfg);
+/* Remove every PTE of [va, va + len) on every device; ctx->lock held. */
+void vp_ctx_unmap_all(struct vp_ctx *ctx, uint64_t va, uint64_t len);
+/*
+ * Install dev's PTEs for the mapped pages of [start, end), pointing where
+ * the data lives, with the guest's prot as DEVICE_ACCESS and replicas
+ * leave it.  Return: 0 or -ENOMEM.
+ */
+int vp_ctx_install(struct vp_ctx *ctx, uint32_t dev, uint64_t start,
+		   uint64_t end);
+/* Install on every device of mask; errors are left to later faults. */
+void vp_ctx_install_mask(struct vp_ctx *ctx, uint64_t mask, uint64_t start,
+			 uint64_t end);
+/* ACCESSED_BY devices of [start, end) get their PTEs (eager mapping). */
+void vp_ctx_map_accessed_by(struct vp_ctx *ctx, uint64_t start, uint64_t end);
+/* The guest unmapped [start, end): free its device memory and replicas. */
+void vp_ctx_release(struct vp_ctx *ctx, uint64_t start, uint64_t end);
+/* DESTROY: free all device memory, requests and prefetches. */
+void vp_ctx_release_all(struct vp_ctx *ctx);
+/* Where the data of va lives: a device index or VP_LOC_SYS. */
+uint32_t vp_ctx_loc(struct vp_ctx *ctx, uint64_t va, uint64_t *stop);
+/* Does [start, end) hold a replica on any device? */
+bool vp_ctx_has_replicas(struct vp_ctx *ctx, uint64_t start, uint64_t end);
+/* Collapse replicas of [start, end): unmap everywhere, free them. */
+void vp_ctx_collapse(struct vp_ctx *ctx, uint64_t start, uint64_t end);
+/* Free every replica this context holds on dev; return bytes freed. */
+uint64_t vp_ctx_drop_replicas(struct vp_ctx *ctx, uint32_t dev);
+/* Make read-only replicas of the device data of [start, end) on dev. */
+void vp_ctx_replicate(struct vp_ctx *ctx, uint32_t dev, uint64_t start,
+		      uint64_t end);
+/* Move device data of [start, end) to device dst (the device's own move). */
+uint64_t vp_ctx_move_d2d(struct vp_ctx *ctx, uint64_t start, uint64_t end,
+			 uint32_t dst, bool policy);
+/*
+ * Queue a MIGRATE_REQ for [va, va + len) to loc.  Return: the request id,
+ * or 0 if the table is full.  The caller delivers events.
+ */
+uint32_t vp_ctx_request(struct vp_ctx *ctx, uint64_t va, uint64_t len,
+			uint32_t loc, uint32_t token);
+/* An outstanding request overlapping [va, va + len) to loc, or NULL. */
+struct vp_mreq *vp_ctx_find_request(struct vp_ctx *ctx, uint64_t va,
+				    uint64_t len, uint32_t loc);
+/* Ask the guest to bring the mapped data of [va, end) to loc. */
+void vp_ctx_request_range(struct vp_ctx *ctx, uint64_t va, uint64_t end,
+			  uint32_t loc);
+/* Attribute word of va (packed, context.h ATTR_*) and its ACCESSED_BY. */
+uint64_t vp_ctx_attr(struct vp_ctx *ctx, uint64_t va, uint64_t *accessed_by);
+/* The policy's granule shift at va. */
+uint32_t vp_ctx_gran_shift(struct vp_ctx *ctx, uint64_t va);
+/* The permissions DEVICE_ACCESS leaves of prot at addr, up to *stop. */
+uint32_t vp_ctx_limited_prot(struct vp_ctx *ctx, uint64_t addr, uint64_t end,
+			     uint32_t prot, uint64_t *stop);
+int vp_ctx_migrate(struct vp_ctx *ctx, const struct vsvm_request *req,
+		   struct vsvm_writer *w, struct vp_submit **deliver);
+int vp_ctx_prefetch(struct vp_ctx *ctx, const struct vsvm_request *req,
+		    struct vsvm_writer *w, struct vp_submit **deliver);
+/* Device memory the context holds on dev: page tables and data. */
+uint64_t vp_ctx_mem_used(struct vp_ctx *ctx, uint32_t dev);
 
 /* Complete a parked submission after appending its last reply. */
 void vp_submit_finish(struct vp_submit *s, const struct vsvm_response *rsp);

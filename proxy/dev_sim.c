@@ -797,6 +797,9 @@ void dev_sim_get_stats(struct vp_device *d, struct dev_sim_stats *out)
 	out->launches =
 		atomic_load_explicit(&dev->launches, memory_order_relaxed);
 	out->faults = atomic_load_explicit(&dev->faults, memory_order_relaxed);
+	out->copies = atomic_load_explicit(&dev->copies, memory_order_relaxed);
+	out->copy_bytes =
+		atomic_load_explicit(&dev->copy_bytes, memory_order_relaxed);
 	for (i = 0; i < dev->nr_eus; i++) {
 		struct sim_eu *eu = &dev->eus[i];
 
@@ -826,6 +829,45 @@ int dev_sim_vm_translate(struct vp_dev_vm *vmh, uint64_t va, void **hva,
 	return (int)w.page_shift;
 }
 
+/* ---- Device memory and copy engine -------------------------------- */
+
+static void *sim_mem_alloc_op(struct vp_device *d, uint64_t bytes,
+			      uint64_t align)
+{
+	if (align < SIM_PAGE_SIZE)
+		align = SIM_PAGE_SIZE;
+	return sim_mem_alloc(&to_sim_dev(d)->mem, bytes, align);
+}
+
+static void sim_mem_free_op(struct vp_device *d, void *p, uint64_t bytes)
+{
+	sim_mem_free(&to_sim_dev(d)->mem, p, bytes);
+}
+
+/*
+ * The copy engine.  Every simulated device lives in this process, so a
+ * peer's memory is host memory it can reach directly: a device-to-device
+ * copy never bounces through guest RAM.  The caller has blocked device
+ * access to both ranges, so a plain copy is the whole job; the counters
+ * say what the engine moved.
+ */
+static int sim_copy(struct vp_device *d, void *dst, const void *src,
+		    uint64_t bytes)
+{
+	struct sim_device *dev = to_sim_dev(d);
+
+	memmove(dst, src, bytes);
+	atomic_fetch_add_explicit(&dev->copies, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&dev->copy_bytes, bytes,
+				  memory_order_relaxed);
+	return 0;
+}
+
+static bool sim_peer_access(struct vp_device *d, struct vp_device *peer)
+{
+	return d == peer || dev_sim_is_sim(peer);
+}
+
 static const struct vp_device_ops sim_ops = {
 	.info = sim_info,
 	.vm_create = sim_vm_create,
@@ -836,4 +878,8 @@ static const struct vp_device_ops sim_ops = {
 	.vm_cancel = sim_vm_cancel,
 	.vm_stats = sim_vm_stats,
 	.destroy = sim_destroy,
+	.mem_alloc = sim_mem_alloc_op,
+	.mem_free = sim_mem_free_op,
+	.copy = sim_copy,
+	.peer_access = sim_peer_access,
 };

@@ -49,6 +49,8 @@ struct dev_sim_stats {
 	uint64_t tlb_misses;  /* TLB misses (page-table walks) */
 	uint64_t tlb_flushes; /* whole-TLB flushes done by EUs */
 	uint64_t faults;      /* calls of a fault function */
+	uint64_t copies;      /* copy engine: copy() calls */
+	uint64_t copy_bytes;  /* copy engine: bytes moved */
 };
 
 /**

@@ -177,6 +177,8 @@ struct sim_device {
 	_Atomic uint64_t gen_source;
 	_Atomic uint64_t launches;
 	_Atomic uint64_t faults;
+	_Atomic uint64_t copies;     /* copy engine: copy() calls */
+	_Atomic uint64_t copy_bytes; /* copy engine: bytes moved */
 	_Atomic uint32_t nr_vms;
 	_Atomic bool dying; /* destroy: end every launch */
 	/* The work queue every EU takes slices from. */

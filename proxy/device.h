@@ -35,6 +35,7 @@
 #ifndef VP_DEVICE_H
 #define VP_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,6 +119,40 @@ struct vp_device_ops {
 	void (*vm_stats)(struct vp_dev_vm *vm, struct vp_vm_stats *out);
 	/* Stop the execution units and free the device. */
 	void (*destroy)(struct vp_device *dev);
+
+	/*
+	 * Optional: device memory for data, and the copy engine.  A backend
+	 * that leaves mem_alloc, mem_free or copy NULL has no memory of its
+	 * own for data: the SVM core then offers neither
+	 * VSVM_F_DEVICE_MEMORY nor VSVM_F_PEER_MIGRATION and never calls
+	 * them.  Page tables and data share the device's memory
+	 * (vp_device_info.mem_size, mem_used).
+	 *
+	 * mem_alloc() returns bytes (a multiple of 4 KiB) of zero-filled
+	 * device memory aligned to align (a power of two, at least 4 KiB;
+	 * 2 MiB lets vm_map() use 2 MiB entries), as a host address that
+	 * vm_map() of this device accepts.  NULL: it does not fit.
+	 * mem_free() gives back [p, p + bytes): any 4 KiB-aligned part of
+	 * earlier allocations (the core frees migrated data page by page
+	 * as the guest unmaps it).  No PTE of any device may still point
+	 * there.
+	 * copy() is the copy engine: copy bytes from src to dst, each guest
+	 * RAM (host memory) or device memory of this device or, where
+	 * peer_access() allows, of a peer, directly; it returns when the
+	 * data is in place.  The core blocks every device's access to both
+	 * ranges first (vm_unmap()).  Return: 0 or -errno.
+	 */
+	void *(*mem_alloc)(struct vp_device *dev, uint64_t bytes,
+			   uint64_t align);
+	void (*mem_free)(struct vp_device *dev, void *p, uint64_t bytes);
+	int (*copy)(struct vp_device *dev, void *dst, const void *src,
+		    uint64_t bytes);
+	/*
+	 * Optional: can dev map peer's memory with vm_map() and reach it
+	 * with its copy engine?  NULL: no peer access (then the core offers
+	 * no VSVM_F_PEER_MIGRATION).  Always true for dev == peer.
+	 */
+	bool (*peer_access)(struct vp_device *dev, struct vp_device *peer);
 };
 
 struct vp_device {

@@ -72,11 +72,10 @@ static bool access_limited(struct vp_ctx *ctx, uint64_t start, uint64_t end)
  * guest RAM behind it is contiguous.  Caller holds ctx->lock.
  */
 static int map_window(struct vp_ctx *ctx, uint32_t dev,
-		      const struct vp_range *r, uint64_t va, uint32_t prot)
+		      const struct vp_range *r, uint64_t va)
 {
 	const struct vp_device_ops *ops = ctx->cfg->devices[dev]->ops;
 	uint64_t start = va & ~(SZ_2M - 1), end = start + SZ_2M;
-	uint64_t hva;
 
 	if (start < r->start)
 		start = r->start;
@@ -87,9 +86,17 @@ static int map_window(struct vp_ctx *ctx, uint32_t dev,
 		start = va;
 		end = va + VSVM_PAGE_SIZE;
 	}
-	hva = vp_range_base_at(&ctx->maps, r, start);
-	return ops->vm_map(ctx->vms[dev], start, end - start,
-			   (void *)(uintptr_t)hva, prot);
+	/* PTEs point where the data lives now (migrate.c: Residency). */
+	if (!vp_ctx_install(ctx, dev, start, end))
+		return 0;
+	/*
+	 * Device memory ran out for page tables.  A kernel never fails for
+	 * that: give back replicas and this context's other PTEs on dev (they
+	 * come back on the next miss), then map just the page.
+	 */
+	vp_ctx_drop_replicas(ctx, dev);
+	ops->vm_unmap(ctx->vms[dev], 0, 1ull << ctx->va_bits);
+	return vp_ctx_install(ctx, dev, va, va + VSVM_PAGE_SIZE);
 }
 
 static struct vp_fault *find_fault(struct vp_ctx *ctx, uint64_t va)
@@ -227,7 +234,10 @@ int vp_ctx_fault(void *owner, struct vp_dev_vm *vm, uint64_t va,
 				/* e.g. copy-on-write: the guest must act. */
 				r = NULL;
 			} else {
-				ret = map_window(ctx, dev, r, va, prot);
+				/* Placement first: PTEs then go where it is. */
+				vp_policy_fault(ctx, dev, va, access, r->start,
+						r->end);
+				ret = map_window(ctx, dev, r, va);
 				if (!ret)
 					ctx->stats.faults_minor++;
 				else
@@ -242,6 +252,7 @@ int vp_ctx_fault(void *owner, struct vp_dev_vm *vm, uint64_t va,
 				continue;
 			}
 			f = queue_fault(ctx, va, dev, access);
+			ctx->stats.dev_faults[dev]++;
 			if (!f) {
 				ret = -VSVM_ERR_NOMEM;
 				break;
@@ -380,8 +391,26 @@ int vp_ctx_fault_reply(struct vp_ctx *ctx, const struct vsvm_request *req,
 
 void vp_ctx_queue_event(struct vp_ctx *ctx, const struct vsvm_event_val *ev)
 {
-	/* Bounded: a guest that never waits loses the oldest completion. */
-	if (ctx->misc_len == VP_MAX_MISC_EVENTS) {
+	if (ctx->misc_len == ctx->misc_cap &&
+	    ctx->misc_cap < VP_MAX_MISC_EVENTS) {
+		uint32_t cap = ctx->misc_cap ? 2 * ctx->misc_cap : 16;
+		struct vsvm_event_val *n;
+
+		if (cap > VP_MAX_MISC_EVENTS)
+			cap = VP_MAX_MISC_EVENTS;
+		n = realloc(ctx->misc, cap * sizeof(*n));
+		if (n) {
+			ctx->misc = n;
+			ctx->misc_cap = cap;
+		}
+	}
+	/*
+	 * Bounded: room for every outstanding request and prefetch, so only
+	 * a guest that never waits (or out of memory) loses the oldest.
+	 */
+	if (!ctx->misc_cap)
+		return;
+	if (ctx->misc_len == ctx->misc_cap) {
 		uint32_t i;
 
 		for (i = 1; i < ctx->misc_len; i++)

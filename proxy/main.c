@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "dev_sim.h"
+#include "policy.h"
 #include "vhost_user.h"
 
 #define MAX_DEVICES 16
@@ -35,6 +36,9 @@ struct options {
 };
 
 static volatile sig_atomic_t stop;
+
+/* --policy: the placement policy of every context (policy.h). */
+static struct vp_policy policy;
 
 static void on_signal(int sig)
 {
@@ -58,8 +62,11 @@ static void usage(FILE *f)
 		"                           (tests without KVM; see docs)\n"
 		"  -v, --verbose            more log (repeat for more)\n"
 		"  -q, --quiet              errors only\n"
-		"  -h, --help\n",
+		"  -h, --help\n"
+		"      --policy KEY=VALUE[,KEY=VALUE]\n"
+		"                           placement policy (docs/memory-hints.md):\n",
 		MAX_DEVICES);
+	vp_policy_print_help(f);
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max,
@@ -95,6 +102,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "policy", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -150,6 +158,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			o->standin = VP_STANDIN_GPIO;
 			break;
+		case 'P': {
+			char err[160];
+
+			if (vp_policy_parse(&policy, optarg, err, sizeof(err))) {
+				fprintf(stderr, "vsvm-proxy: %s\n", err);
+				return -1;
+			}
+			break;
+		}
 		case 'v':
 			o->verbosity++;
 			break;
@@ -192,6 +209,7 @@ int main(int argc, char **argv)
 	int ret = 1;
 	uint32_t i;
 
+	policy = vp_policy_defaults;
 	if (parse_args(argc, argv, &o))
 		return 2;
 	for (i = 0; i < o.devices; i++) {
@@ -220,6 +238,7 @@ int main(int argc, char **argv)
 		.max_launches = 64,
 		.max_fault_batch = VSVM_MAX_FAULT_BATCH,
 		.max_submit_bytes = 256 << 10,
+		.policy = &policy,
 	};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -33,6 +33,7 @@ struct vp_svm {
 	struct vp_ctx **ctxs;	/* open addressing, 2 * max_contexts */
 	uint32_t nr_slots;
 	uint32_t nr_ctxs;
+	struct vp_ctx_stats ended;	/* of contexts destroyed; by lock */
 };
 
 struct vp_svm *vp_svm_create(const struct vp_svm_config *cfg,
@@ -98,7 +99,7 @@ int vp_svm_capset(struct vp_svm *svm, void *buf, uint32_t cap)
 	struct vsvm_caps caps = {
 		.major = VSVM_PROTO_MAJOR,
 		.minor = VSVM_PROTO_MINOR,
-		.features = VSVM_F_HUGE_2M,
+		.features = vp_devices_features(c),
 		.num_devices = c->num_devices,
 		.va_bits = c->va_bits,
 		.page_sizes = VSVM_PAGE_SIZE | (2u << 20),
@@ -171,6 +172,48 @@ static void remove_slot(struct vp_svm *svm, uint32_t i)
 	}
 }
 
+/* Every field of struct vp_ctx_stats is a uint64_t counter. */
+static void add_stats(struct vp_ctx_stats *sum, const struct vp_ctx_stats *s)
+{
+	uint64_t *d = (uint64_t *)sum;
+	const uint64_t *v = (const uint64_t *)s;
+	size_t i;
+
+	for (i = 0; i < sizeof(*s) / sizeof(uint64_t); i++)
+		d[i] += v[i];
+}
+
+int vp_svm_ctx_stats(struct vp_svm *svm, uint32_t ctx_id,
+		     struct vp_ctx_stats *out)
+{
+	struct vp_ctx *ctx = find_ctx(svm, ctx_id);
+
+	if (!ctx)
+		return -ENOENT;
+	pthread_mutex_lock(&ctx->lock);
+	*out = ctx->stats;
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+void vp_svm_get_stats(struct vp_svm *svm, struct vp_ctx_stats *out)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&svm->lock);
+	*out = svm->ended;
+	for (i = 0; i < svm->nr_slots; i++) {
+		struct vp_ctx *ctx = svm->ctxs[i];
+
+		if (!ctx)
+			continue;
+		pthread_mutex_lock(&ctx->lock);
+		add_stats(out, &ctx->stats);
+		pthread_mutex_unlock(&ctx->lock);
+	}
+	pthread_mutex_unlock(&svm->lock);
+}
+
 uint32_t vp_svm_ctx_destroy(struct vp_svm *svm, uint32_t ctx_id)
 {
 	struct vp_ctx *ctx;
@@ -185,6 +228,10 @@ uint32_t vp_svm_ctx_destroy(struct vp_svm *svm, uint32_t ctx_id)
 	}
 	remove_slot(svm, slot);
 	svm->nr_ctxs--;
+	pthread_mutex_unlock(&svm->lock);
+	vp_ctx_reset(ctx);
+	pthread_mutex_lock(&svm->lock);
+	add_stats(&svm->ended, &ctx->stats);
 	pthread_mutex_unlock(&svm->lock);
 	vp_ctx_free(ctx);
 	return VIRTIO_GPU_RESP_OK_NODATA;

@@ -50,6 +50,43 @@ struct vp_submit {
 	void *priv;			/* the transport's */
 };
 
+/*
+ * Counters of one context (and, summed, of a connection).  Per device and
+ * per location (index VSVM_MAX_DEVICES: guest RAM); see
+ * docs/memory-hints.md for what each counts.
+ */
+struct vp_ctx_stats {
+	uint64_t maps;
+	uint64_t map_bytes;
+	uint64_t map_stale;
+	uint64_t unmaps;
+	uint64_t faults_minor;		/* resolved from the map, no guest */
+	uint64_t faults_forwarded;	/* sent to the guest */
+	uint64_t faults_failed;
+	uint64_t launches;
+	/* Memory hints, migration, policy (docs/memory-hints.md). */
+	uint64_t dev_faults[VSVM_MAX_DEVICES];	/* minor + forwarded */
+	/* Indexed by location: device index, or VP_LOC_SYS. */
+	uint64_t migrations_to[VSVM_MAX_DEVICES + 1];
+	uint64_t migrations_from[VSVM_MAX_DEVICES + 1];
+	uint64_t bytes_to[VSVM_MAX_DEVICES + 1];
+	uint64_t bytes_from[VSVM_MAX_DEVICES + 1];
+	uint64_t migrate_cmds;		/* MIGRATE commands applied */
+	uint64_t policy_moves;		/* device-to-device moves by policy */
+	uint64_t migrate_reqs_sent;
+	uint64_t migrate_reqs_answered;
+	uint64_t thrash_pins;
+	uint64_t evictions;		/* granules asked back to SYSTEM */
+	uint64_t replicas_created;
+	uint64_t replica_collapses;
+	uint64_t replicas_dropped;	/* freed for memory or on unmap */
+	uint64_t prefetches;
+	uint64_t prefetches_async;
+	uint64_t remote_maps;		/* PTEs to data on another location */
+};
+
+struct vp_policy;
+
 struct vp_svm_config {
 	struct vp_device **devices;	/* shared by every connection */
 	uint32_t num_devices;
@@ -59,6 +96,7 @@ struct vp_svm_config {
 	uint32_t max_launches;
 	uint32_t max_fault_batch;
 	uint32_t max_submit_bytes;
+	const struct vp_policy *policy;	/* NULL: vp_policy_defaults */
 };
 
 struct vp_svm *vp_svm_create(const struct vp_svm_config *cfg,
@@ -82,6 +120,15 @@ void vp_svm_submit(struct vp_svm *svm, struct vp_submit *s);
  * points into it, on every device, before returning.
  */
 void vp_svm_memtable_changed(struct vp_svm *svm);
+
+/*
+ * Counters of context ctx_id (they survive DESTROY, not CTX_DESTROY).
+ * Return: 0, or -ENOENT if there is no such context.
+ */
+int vp_svm_ctx_stats(struct vp_svm *svm, uint32_t ctx_id,
+		     struct vp_ctx_stats *out);
+/* The sum over every context the connection has had. */
+void vp_svm_get_stats(struct vp_svm *svm, struct vp_ctx_stats *out);
 
 /*
  * Test hook (tests/isolation): the GPU VA space of context ctx_id on

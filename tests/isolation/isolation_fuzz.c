@@ -100,6 +100,7 @@
 
 #include "dev_sim.h"
 #include "memtable.h"
+#include "policy.h"
 #include "svm.h"
 #include "vsvm/vsvm_codec.h"
 
@@ -348,6 +349,7 @@ struct fz_stats {
 struct fz {
 	struct vp_device *devs[NDEV];
 	struct vp_svm_config cfg;
+	struct vp_policy policy;
 	struct mvm vm[NVM];
 	uint64_t rng;
 	uint64_t seed;
@@ -536,7 +538,14 @@ static void fz_up(struct fz *f, uint64_t seed)
 		.max_launches = 4,
 		.max_fault_batch = 64,
 		.max_submit_bytes = 64 << 10,
+		.policy = &f->policy,
 	};
+	/*
+	 * Isolation, not placement: the policy must not move data on its own
+	 * (the model tracks guest RAM only), so automatic migration is off.
+	 */
+	f->policy = vp_policy_defaults;
+	f->policy.migrate_threshold = 0;
 	for (i = 0; i < NVM; i++) {
 		struct mvm *v = &f->vm[i];
 		uint64_t p;
@@ -1297,12 +1306,46 @@ static void op_prefetch(struct fz *f, struct mvm *v, struct mctx *m)
 	if (st != VSVM_OK)
 		FZ_FAIL(f, "PREFETCH refused: %s", vsvm_status_name(st));
 	if (req.u.prefetch.flags & VSVM_PREFETCH_F_ASYNC) {
-		/* Take the PREFETCH_DONE so the queue stays empty. */
+		/*
+		 * Decline the MIGRATE_REQs (the model keeps data in guest
+		 * RAM: 10.4's nr_runs = 0 answer), then take the
+		 * PREFETCH_DONE, so the queue stays empty.
+		 */
 		struct vsvm_request w = { .op = VSVM_CMD_EVENT_WAIT };
+		struct vsvm_response wr;
+		int round;
 
 		w.u.wait.max_events = 64;
 		w.u.wait.flags = VSVM_WAIT_F_NONBLOCK;
-		one(f, v, m, &w, NULL);
+		for (round = 0; round < 2; round++) {
+			struct sub *t = sub_new(m->id);
+			uint32_t k;
+
+			/* Events point into t's reply: keep t meanwhile. */
+			sub_add(t, &w);
+			vp_svm_submit(v->svm, &t->s);
+			if (!sub_wait(t, WAIT_MS))
+				FZ_FAIL(f, "EVENT_WAIT did not complete");
+			sub_reply(t, 0, &wr);
+			for (k = 0; k < wr.u.wait.nr_events; k++) {
+				struct vsvm_request mg = {
+					.op = VSVM_CMD_MIGRATE
+				};
+				struct vsvm_event_val ev;
+
+				vsvm_response_event(&wr, k, &ev);
+				if (ev.type != VSVM_EVENT_MIGRATE_REQ)
+					continue;
+				mg.u.migrate.va = ev.va;
+				mg.u.migrate.len = ev.len;
+				mg.u.migrate.location = ev.device;
+				mg.u.migrate.request_id = ev.id;
+				if (one(f, v, m, &mg, NULL) != VSVM_OK)
+					FZ_FAIL(f, "declining MIGRATE_REQ %u "
+						   "failed", ev.id);
+			}
+			sub_free(t);
+		}
 	}
 	if (loc == VSVM_LOC_SYSTEM)
 		return;
