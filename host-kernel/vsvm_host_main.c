@@ -8,110 +8,231 @@
 /**
  * DOC: Overview
  *
- * vsvm_host.ko is the host kernel core of vsvm.  It will hold GPU VMs, many
- * per open file, and mirror *host* virtual address ranges (the proxy's
- * mapping of guest RAM) into a VM at *arbitrary* GPU virtual addresses with
+ * vsvm_host.ko is the host kernel core of vsvm.  It holds GPU VMs, many per
+ * open file, and mirrors *host* virtual address ranges (the proxy's mapping
+ * of guest RAM) into a VM at *arbitrary* GPU virtual addresses with
  * hmm_range_fault() and interval notifiers, so that one host mm backs the
- * separate GPU VA spaces of many guest processes.  It will keep device
- * memory (device-private pages where the kernel has them), migrate to and
- * from it, and queue the GPU faults it cannot resolve to userspace (the
- * proxy) for reply and replay.  A software device will let all of that be
- * tested without GPU hardware, as lib/test_hmm.c does for HMM.
+ * separate GPU VA spaces of many guest processes; native VMs (GPU VA ==
+ * host VA) sit beside them.  It keeps device memory (device-private pages
+ * where the kernel has them), migrates to and from it, and queues the GPU
+ * faults it cannot resolve to userspace (the proxy) for reply and replay.
+ * A software device (VSVMH_IOCTL_ACCESS) acts as the GPU, so all of it is
+ * tested without hardware, as lib/test_hmm.c does for HMM.
  *
- * This file is the skeleton those pieces hang off: it creates
- * /dev/vsvm_host0..N-1, one minor per device, and answers
- * VSVMH_IOCTL_GET_CAPS.  Nothing else is implemented yet.
+ * Files, one job each:
  *
- * Locking: the device table is written only at module init and exit, when
- * no file can be open, so readers need no lock.
+ *  - vsvm_host_main.c: module parameters, /dev/vsvm_host<N>, open and
+ *    release, the ioctl switch (one function per command);
+ *  - vsvm_host_vm.c: VMs, the tree of mappings, replace/unmap, teardown;
+ *  - vsvm_host_pt.c: the device page table;
+ *  - vsvm_host_mirror.c: mirrors, interval notifiers, the HMM fault loop;
+ *  - vsvm_host_access.c: the software device's READ/WRITE/ATOMIC_ADD;
+ *  - vsvm_host_fault.c: the fault queue, the fault fd, FAULT_REPLY;
+ *  - vsvm_host_devmem.c: device memory allocations, DEVMEM_MAP, COPY;
+ *  - vsvm_host_migrate.c: device-private pages, MIGRATE, migrate_to_ram.
+ *
+ * Locking and lifetimes: see DOC: Locking in vsvm_host_internal.h.  The
+ * device table is written only at module init and exit, when no file can
+ * be open, so readers need no lock.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cdev.h>
 #include <linux/device.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
-#include <linux/vsvm_host.h>
 #include <vsvm/vsvm_codec.h>
 
-#define VSVMH_MAX_DEVICES	16
+#include "vsvm_host_internal.h"
 
 static unsigned int num_devices = 2;
 module_param(num_devices, uint, 0444);
-MODULE_PARM_DESC(num_devices, "Number of devices, 1..16 (default 2)");
+MODULE_PARM_DESC(num_devices, "Number of devices, 1..8 (default 2)");
 
-static unsigned int mem_size_mb = 256;
-module_param(mem_size_mb, uint, 0444);
-MODULE_PARM_DESC(mem_size_mb, "Device memory per device in MiB, at least 1 (default 256)");
-
-/**
- * struct vsvmh_device - one device, /dev/vsvm_host<index>
- * @index: device index, also the minor offset from vsvmh_devt
- * @dev: the class device behind the node
- */
-struct vsvmh_device {
-	unsigned int index;
-	struct device *dev;
-};
+static unsigned int mem_mb = 256;
+module_param(mem_mb, uint, 0444);
+MODULE_PARM_DESC(mem_mb, "Device memory per device in MiB, 1..65536 (default 256)");
 
 static dev_t vsvmh_devt;
 static struct class *vsvmh_class;
 static struct cdev vsvmh_cdev;
 static struct vsvmh_device *vsvmh_devices;
 
-static int vsvmh_open(struct inode *inode, struct file *file)
+static void vsvmh_file_release(struct kref *ref)
 {
-	/* The cdev spans exactly num_devices minors from vsvmh_devt. */
-	file->private_data = &vsvmh_devices[iminor(inode) - MINOR(vsvmh_devt)];
-	return nonseekable_open(inode, file);
+	struct vsvmh_file *file = container_of(ref, struct vsvmh_file, ref);
+
+	xa_destroy(&file->vms);
+	xa_destroy(&file->devmem);
+	xa_destroy(&file->faults.ids);
+	mutex_destroy(&file->faults.lock);
+	mutex_destroy(&file->lock);
+	mmdrop(file->mm);
+	kfree(file);
 }
 
-static int vsvmh_release(struct inode *inode, struct file *file)
+/**
+ * vsvmh_file_put - drop a reference to a file's state
+ * @file: the state
+ */
+void vsvmh_file_put(struct vsvmh_file *file)
 {
-	/* Per-file state (GPU VMs) will be torn down here. */
+	kref_put(&file->ref, vsvmh_file_release);
+}
+
+/**
+ * vsvmh_file_get_fd - the state behind a vsvm_host fd of the same mm
+ * @fd: the descriptor
+ * @self: the calling file (its mm is the one to match)
+ *
+ * Return: the state with a reference the caller puts, or ERR_PTR(-EBADF).
+ */
+struct vsvmh_file *vsvmh_file_get_fd(int fd, struct vsvmh_file *self)
+{
+	struct vsvmh_file *file = ERR_PTR(-EBADF);
+	struct fd f = fdget(fd);
+
+	if (!f.file)
+		return file;
+	if (f.file->f_op == &vsvmh_fops) {
+		struct vsvmh_file *peer = f.file->private_data;
+
+		if (peer->mm == self->mm) {
+			kref_get(&peer->ref);
+			file = peer;
+		}
+	}
+	fdput(f);
+	return file;
+}
+
+static int vsvmh_open(struct inode *inode, struct file *filp)
+{
+	struct vsvmh_file *file;
+
+	if (!current->mm)
+		return -EINVAL;
+	file = kzalloc(sizeof(*file), GFP_KERNEL_ACCOUNT);
+	if (!file)
+		return -ENOMEM;
+	kref_init(&file->ref);
+	/* The cdev spans exactly num_devices minors from vsvmh_devt. */
+	file->device = &vsvmh_devices[iminor(inode) - MINOR(vsvmh_devt)];
+	file->mm = current->mm;
+	mmgrab(file->mm);
+	mutex_init(&file->lock);
+	xa_init_flags(&file->vms, XA_FLAGS_ALLOC1);
+	xa_init_flags(&file->devmem, XA_FLAGS_ALLOC1);
+	vsvmh_fault_queue_init(&file->faults);
+	filp->private_data = file;
+	return nonseekable_open(inode, filp);
+}
+
+/*
+ * Teardown order: VMs first (each cancels its faults, clears its PTEs and
+ * removes its notifiers), then device memory (no mapping is left), then the
+ * fault queue (a fault fd still open reads end of file).  The state itself
+ * goes when the fault fd, if any, is closed too.
+ */
+static int vsvmh_release(struct inode *inode, struct file *filp)
+{
+	struct vsvmh_file *file = filp->private_data;
+	struct vsvmh_gpuvm *vm;
+	unsigned long id;
+
+	mutex_lock(&file->lock);
+	xa_for_each(&file->vms, id, vm) {
+		xa_erase(&file->vms, id);
+		file->nr_vms--;
+		mutex_unlock(&file->lock);
+		vsvmh_vm_teardown(vm);
+		vsvmh_vm_put(vm);
+		mutex_lock(&file->lock);
+	}
+	mutex_unlock(&file->lock);
+	vsvmh_devmem_release_all(file);
+	vsvmh_fault_queue_close(&file->faults);
+	vsvmh_file_put(file);
 	return 0;
 }
 
-static int vsvmh_ioctl_get_caps(struct vsvmh_device *device,
-				struct vsvmh_caps __user *uarg)
+static int vsvmh_ioctl_get_caps(struct vsvmh_file *file, void __user *uarg)
 {
+	struct vsvmh_device *device = file->device;
 	struct vsvmh_caps caps = {
 		.version = VSVMH_UAPI_VERSION,
 		.num_devices = num_devices,
-		.mem_size = (u64)mem_size_mb << 20,
+		.index = device->index,
+		.mem_size = device->mem_size,
+		.mem_used = atomic64_read(&device->mem_used),
+		.max_vms = VSVMH_MAX_VMS,
+		.max_faults = VSVMH_MAX_FAULTS,
 	};
 
-	if (IS_ENABLED(CONFIG_DEVICE_PRIVATE))
+	if (device->dpmem)
 		caps.flags |= VSVMH_CAP_DEVICE_PRIVATE;
 	if (copy_to_user(uarg, &caps, sizeof(caps)))
 		return -EFAULT;
 	return 0;
 }
 
-static long vsvmh_ioctl(struct file *file, unsigned int cmd,
+static long vsvmh_ioctl(struct file *filp, unsigned int cmd,
 			unsigned long arg)
 {
-	struct vsvmh_device *device = file->private_data;
+	struct vsvmh_file *file = filp->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	if (cmd == VSVMH_IOCTL_GET_CAPS)
+		return vsvmh_ioctl_get_caps(file, uarg);
+	/* Host addresses, VMs and faults all belong to the opener's mm. */
+	if (current->mm != file->mm)
+		return -EINVAL;
+
 	switch (cmd) {
-	case VSVMH_IOCTL_GET_CAPS:
-		return vsvmh_ioctl_get_caps(device, uarg);
+	case VSVMH_IOCTL_VM_CREATE:
+		return vsvmh_ioctl_vm_create(file, uarg);
+	case VSVMH_IOCTL_VM_DESTROY:
+		return vsvmh_ioctl_vm_destroy(file, uarg);
+	case VSVMH_IOCTL_MIRROR:
+		return vsvmh_ioctl_mirror(file, uarg);
+	case VSVMH_IOCTL_UNMAP:
+		return vsvmh_ioctl_unmap(file, uarg);
+	case VSVMH_IOCTL_ACCESS:
+		return vsvmh_ioctl_access(file, uarg);
+	case VSVMH_IOCTL_FAULT_FD:
+		return vsvmh_ioctl_fault_fd(file, uarg);
+	case VSVMH_IOCTL_FAULT_REPLY:
+		return vsvmh_ioctl_fault_reply(file, uarg);
+	case VSVMH_IOCTL_MIGRATE:
+		return vsvmh_ioctl_migrate(file, uarg);
+	case VSVMH_IOCTL_DEVMEM_ALLOC:
+		return vsvmh_ioctl_devmem_alloc(file, uarg);
+	case VSVMH_IOCTL_DEVMEM_FREE:
+		return vsvmh_ioctl_devmem_free(file, uarg);
+	case VSVMH_IOCTL_COPY:
+		return vsvmh_ioctl_copy(file, uarg);
+	case VSVMH_IOCTL_DEVMEM_MAP:
+		return vsvmh_ioctl_devmem_map(file, uarg);
+	case VSVMH_IOCTL_VM_STATS:
+		return vsvmh_ioctl_vm_stats(file, uarg);
 	default:
 		return -ENOTTY;
 	}
 }
 
-static const struct file_operations vsvmh_fops = {
+const struct file_operations vsvmh_fops = {
 	.owner = THIS_MODULE,
 	.open = vsvmh_open,
 	.release = vsvmh_release,
 	.unlocked_ioctl = vsvmh_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = no_llseek,
 };
 
 /*
@@ -130,6 +251,30 @@ static int vsvmh_codec_selfcheck(void)
 	    req.op != VSVM_CMD_QUERY)
 		return -EINVAL;
 	return 0;
+}
+
+/* Device-private memory is optional: without it MIGRATE is refused. */
+static void vsvmh_dpmem_init_all(void)
+{
+	unsigned int i;
+	int ret;
+
+	if (!IS_ENABLED(CONFIG_DEVICE_PRIVATE))
+		return;
+	for (i = 0; i < num_devices; i++) {
+		ret = vsvmh_dpmem_init(&vsvmh_devices[i]);
+		if (ret)
+			pr_warn("device %u: no device-private memory (%d)\n",
+				i, ret);
+	}
+}
+
+static void vsvmh_dpmem_fini_all(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < num_devices; i++)
+		vsvmh_dpmem_fini(&vsvmh_devices[i]);
 }
 
 static void vsvmh_destroy_nodes(unsigned int count)
@@ -162,6 +307,20 @@ static int __init vsvmh_init(void)
 	int ret;
 
 	BUILD_BUG_ON(sizeof(struct vsvmh_caps) != 40);
+	BUILD_BUG_ON(sizeof(struct vsvmh_vm_create) != 16);
+	BUILD_BUG_ON(sizeof(struct vsvmh_vm) != 8);
+	BUILD_BUG_ON(sizeof(struct vsvmh_mirror) != 40);
+	BUILD_BUG_ON(sizeof(struct vsvmh_range) != 24);
+	BUILD_BUG_ON(sizeof(struct vsvmh_access) != 56);
+	BUILD_BUG_ON(sizeof(struct vsvmh_fault) != 24);
+	BUILD_BUG_ON(sizeof(struct vsvmh_fault_fd) != 8);
+	BUILD_BUG_ON(sizeof(struct vsvmh_fault_resolution) != 8);
+	BUILD_BUG_ON(sizeof(struct vsvmh_fault_reply) != 16);
+	BUILD_BUG_ON(sizeof(struct vsvmh_migrate) != 32);
+	BUILD_BUG_ON(sizeof(struct vsvmh_devmem) != 16);
+	BUILD_BUG_ON(sizeof(struct vsvmh_copy) != 48);
+	BUILD_BUG_ON(sizeof(struct vsvmh_devmem_map) != 40);
+	BUILD_BUG_ON(sizeof(struct vsvmh_vm_stats) != 64);
 
 	ret = vsvmh_codec_selfcheck();
 	if (ret) {
@@ -169,8 +328,8 @@ static int __init vsvmh_init(void)
 		return ret;
 	}
 	if (num_devices < 1 || num_devices > VSVMH_MAX_DEVICES ||
-	    mem_size_mb < 1) {
-		pr_err("num_devices must be 1..%d and mem_size_mb at least 1\n",
+	    mem_mb < 1 || mem_mb > 65536) {
+		pr_err("num_devices must be 1..%d and mem_mb 1..65536\n",
 		       VSVMH_MAX_DEVICES);
 		return -EINVAL;
 	}
@@ -179,8 +338,12 @@ static int __init vsvmh_init(void)
 				GFP_KERNEL);
 	if (!vsvmh_devices)
 		return -ENOMEM;
-	for (i = 0; i < num_devices; i++)
+	for (i = 0; i < num_devices; i++) {
 		vsvmh_devices[i].index = i;
+		vsvmh_devices[i].mem_size = (u64)mem_mb << 20;
+		atomic64_set(&vsvmh_devices[i].mem_used, 0);
+	}
+	vsvmh_dpmem_init_all();
 
 	ret = alloc_chrdev_region(&vsvmh_devt, 0, num_devices, "vsvm_host");
 	if (ret)
@@ -202,8 +365,9 @@ static int __init vsvmh_init(void)
 	if (ret)
 		goto err_cdev_del;
 
-	pr_info("%u devices, %u MiB device memory each\n", num_devices,
-		mem_size_mb);
+	pr_info("%u devices, %u MiB device memory each, device-private pages %s\n",
+		num_devices, mem_mb,
+		vsvmh_devices[0].dpmem ? "on" : "off");
 	return 0;
 
 err_cdev_del:
@@ -213,6 +377,7 @@ err_destroy_class:
 err_unregister_region:
 	unregister_chrdev_region(vsvmh_devt, num_devices);
 err_free_devices:
+	vsvmh_dpmem_fini_all();
 	kfree(vsvmh_devices);
 	return ret;
 }
@@ -223,6 +388,7 @@ static void __exit vsvmh_exit(void)
 	cdev_del(&vsvmh_cdev);
 	class_destroy(vsvmh_class);
 	unregister_chrdev_region(vsvmh_devt, num_devices);
+	vsvmh_dpmem_fini_all();
 	kfree(vsvmh_devices);
 }
 
