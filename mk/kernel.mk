@@ -25,7 +25,7 @@ kernel-test-bin: $(KTEST_BIN)
 # not from the installed kernel headers.
 $(KTEST_BIN): $(KTEST_SRC) $(KTEST_HDR)
 	@mkdir -p $(@D)
-	$(CC) -static -std=gnu11 -O2 -g -Wall -Wextra -Wno-sign-compare -Werror \
+	$(CC) -static -std=gnu11 -O2 -g -Wall -Wextra -Wno-sign-compare -Wno-override-init -Werror \
 		-Ihost-kernel/include/uapi -Itests/kernel $< -o $@ -lpthread
 
 test-kernel: deps

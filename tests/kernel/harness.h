@@ -19,6 +19,8 @@
  *   ASSERT_TRUE/FALSE(x), EXPECT_TRUE/FALSE(x)
  *   ASSERT_ERRNO(expr, err)               expr must be -1 with errno == err
  *   ASSERT_OK(expr)                       expr must be 0 (prints errno)
+ *   ASSERT_RC(expr, want)                 expr returns 0 or -errno: must be
+ *                                         want (prints errno names)
  *   SKIP(fmt, ...)                        end the case as skipped, with why
  *   TH_LOG(fmt, ...)                      a "# " diagnostic line
  *
@@ -122,62 +124,78 @@ static inline void th_kmsg_printf(const char *fmt, ...)
 		_th_abort(_metadata);					\
 } while (0)
 
-#define __TH_CMP(stop, a, op, b) do {					\
+#define __TH_CMP(stop, a, op, b, sa, sb) do {				\
 	__typeof__(a) __a = (a);					\
 	__typeof__(b) __b = (b);					\
 	if (!(__a op __b))						\
 		__TH_FAIL(stop, "%s %s %s: %lld (0x%llx) vs %lld (0x%llx)",\
-			  #a, #op, #b, (long long)__a,			\
+			  sa, #op, sb, (long long)__a,			\
 			  (unsigned long long)__a, (long long)__b,	\
 			  (unsigned long long)__b);			\
 } while (0)
 
-#define ASSERT_EQ(a, b) __TH_CMP(1, a, ==, b)
-#define ASSERT_NE(a, b) __TH_CMP(1, a, !=, b)
-#define ASSERT_LT(a, b) __TH_CMP(1, a, <, b)
-#define ASSERT_LE(a, b) __TH_CMP(1, a, <=, b)
-#define ASSERT_GT(a, b) __TH_CMP(1, a, >, b)
-#define ASSERT_GE(a, b) __TH_CMP(1, a, >=, b)
-#define EXPECT_EQ(a, b) __TH_CMP(0, a, ==, b)
-#define EXPECT_NE(a, b) __TH_CMP(0, a, !=, b)
-#define EXPECT_LT(a, b) __TH_CMP(0, a, <, b)
-#define EXPECT_LE(a, b) __TH_CMP(0, a, <=, b)
-#define EXPECT_GT(a, b) __TH_CMP(0, a, >, b)
-#define EXPECT_GE(a, b) __TH_CMP(0, a, >=, b)
+#define ASSERT_EQ(a, b) __TH_CMP(1, a, ==, b, #a, #b)
+#define ASSERT_NE(a, b) __TH_CMP(1, a, !=, b, #a, #b)
+#define ASSERT_LT(a, b) __TH_CMP(1, a, <, b, #a, #b)
+#define ASSERT_LE(a, b) __TH_CMP(1, a, <=, b, #a, #b)
+#define ASSERT_GT(a, b) __TH_CMP(1, a, >, b, #a, #b)
+#define ASSERT_GE(a, b) __TH_CMP(1, a, >=, b, #a, #b)
+#define EXPECT_EQ(a, b) __TH_CMP(0, a, ==, b, #a, #b)
+#define EXPECT_NE(a, b) __TH_CMP(0, a, !=, b, #a, #b)
+#define EXPECT_LT(a, b) __TH_CMP(0, a, <, b, #a, #b)
+#define EXPECT_LE(a, b) __TH_CMP(0, a, <=, b, #a, #b)
+#define EXPECT_GT(a, b) __TH_CMP(0, a, >, b, #a, #b)
+#define EXPECT_GE(a, b) __TH_CMP(0, a, >=, b, #a, #b)
 
-#define __TH_BOOL(stop, x, want) do {					\
-	if (!!(x) != (want))						\
-		__TH_FAIL(stop, "%s is %s", #x, (want) ? "false" : "true");\
+#define __TH_BOOL(stop, x, want, sx) do {				\
+	if ((!!(x)) != (want))						\
+		__TH_FAIL(stop, "%s is %s", sx, (want) ? "false" : "true");\
 } while (0)
-#define ASSERT_TRUE(x) __TH_BOOL(1, x, 1)
-#define ASSERT_FALSE(x) __TH_BOOL(1, x, 0)
-#define EXPECT_TRUE(x) __TH_BOOL(0, x, 1)
-#define EXPECT_FALSE(x) __TH_BOOL(0, x, 0)
+#define ASSERT_TRUE(x) __TH_BOOL(1, x, 1, #x)
+#define ASSERT_FALSE(x) __TH_BOOL(1, x, 0, #x)
+#define EXPECT_TRUE(x) __TH_BOOL(0, x, 1, #x)
+#define EXPECT_FALSE(x) __TH_BOOL(0, x, 0, #x)
 
 /* A libc-style call (-1 and errno) must fail with exactly @err. */
-#define __TH_ERRNO(stop, expr, err) do {				\
+#define __TH_ERRNO(stop, expr, err, sexpr) do {			\
 	long __r;							\
 	errno = 0;							\
 	__r = (long)(expr);						\
 	if (__r != -1 || errno != (err))				\
-		__TH_FAIL(stop, "%s: want -1/%s, got %ld/%s", #expr,	\
+		__TH_FAIL(stop, "%s: want -1/%s, got %ld/%s", sexpr,	\
 			  th_errname(err), __r,				\
 			  __r == -1 ? th_errname(errno) : "-");		\
 } while (0)
-#define ASSERT_ERRNO(expr, err) __TH_ERRNO(1, expr, err)
-#define EXPECT_ERRNO(expr, err) __TH_ERRNO(0, expr, err)
+#define ASSERT_ERRNO(expr, err) __TH_ERRNO(1, expr, err, #expr)
+#define EXPECT_ERRNO(expr, err) __TH_ERRNO(0, expr, err, #expr)
 
 /* A libc-style call must succeed (return 0). */
-#define __TH_OK(stop, expr) do {					\
+#define __TH_OK(stop, expr, sexpr) do {				\
 	long __r;							\
 	errno = 0;							\
 	__r = (long)(expr);						\
 	if (__r != 0)							\
-		__TH_FAIL(stop, "%s: want 0, got %ld/%s", #expr, __r,	\
+		__TH_FAIL(stop, "%s: want 0, got %ld/%s", sexpr, __r,	\
 			  __r == -1 ? th_errname(errno) : "-");		\
 } while (0)
-#define ASSERT_OK(expr) __TH_OK(1, expr)
-#define EXPECT_OK(expr) __TH_OK(0, expr)
+#define ASSERT_OK(expr) __TH_OK(1, expr, #expr)
+#define EXPECT_OK(expr) __TH_OK(0, expr, #expr)
+
+/* A call returning 0 or a negative errno must return exactly @want. */
+#define __TH_RC(stop, expr, want, sexpr) do {			\
+	long __r = (long)(expr), __w = (long)(want);			\
+	if (__r != __w) {						\
+		char __rn[48], __wn[48];				\
+		snprintf(__rn, sizeof(__rn), "%s%s", __r < 0 ? "-" : "",\
+			 __r <= 0 ? th_errname((int)-__r) : "");	\
+		snprintf(__wn, sizeof(__wn), "%s%s", __w < 0 ? "-" : "",\
+			 __w <= 0 ? th_errname((int)-__w) : "");	\
+		__TH_FAIL(stop, "%s: want %ld (%s), got %ld (%s)",	\
+			  sexpr, __w, __wn, __r, __rn);			\
+	}								\
+} while (0)
+#define ASSERT_RC(expr, want) __TH_RC(1, expr, want, #expr)
+#define EXPECT_RC(expr, want) __TH_RC(0, expr, want, #expr)
 
 #define SKIP(fmt, ...) do {						\
 	snprintf(_metadata->reason, sizeof(_metadata->reason), fmt,	\
@@ -200,7 +218,7 @@ static inline const char *th_errname(int err)
 		{ ECANCELED, "ECANCELED" }, { E2BIG, "E2BIG" },
 		{ EOVERFLOW, "EOVERFLOW" },
 	};
-	static char other[16];
+	static char other[32];
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -249,8 +267,9 @@ static inline __attribute__((noreturn)) void _th_abort(struct th_meta *m)
 	static void _th_setup_##fx(struct th_meta *_metadata,		\
 				   struct _th_fixture_##fx *self)
 #define FIXTURE_TEARDOWN(fx)						\
-	static void _th_teardown_##fx(struct th_meta *_metadata,	\
-				      struct _th_fixture_##fx *self)
+	static void _th_teardown_##fx(				\
+		struct th_meta *_metadata __attribute__((unused)),	\
+		struct _th_fixture_##fx *self)
 
 /*
  * The fixture lives in the child's static storage, so the teardown hook
