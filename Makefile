@@ -19,13 +19,14 @@ ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -I$(PROTO)/include
 MEMTABLE_SRCS  := proxy/memtable.c
 TRANSPORT_SRCS := proxy/vring.c proxy/vhost_user.c \
 		  proxy/virtio_gpu.c
-DEVICE_SRCS    := proxy/pagetable.c $(wildcard proxy/dev_sim*.c)
+DEVICE_SRCS    := proxy/pagetable.c $(wildcard proxy/dev_sim*.c) \
+		  $(wildcard proxy/dev_kernel*.c)
 SVM_SRCS       := proxy/svm.c proxy/context.c proxy/fault.c \
 		  proxy/range_map.c proxy/migrate.c proxy/policy.c
 GCORE_SRCS     := $(wildcard guest-shim/core/*.c)
 GSIM_SRCS      := $(filter-out guest-shim/sim/main%.c,\
 		  $(wildcard guest-shim/sim/*.c))
-PROXY_INC      := -Iproxy
+PROXY_INC      := -Iproxy -Ihost-kernel/include/uapi
 GUEST_INC      := -Iguest-shim/core -Iguest-shim/sim
 LIBS           := -lcmocka -lpthread -lm
 

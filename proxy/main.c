@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dev_kernel.h"
 #include "dev_sim.h"
 #include "policy.h"
 #include "vhost_user.h"
@@ -33,6 +34,7 @@ struct options {
 	uint32_t max_contexts;
 	enum vp_standin standin;
 	int verbosity;
+	bool kernel; /* --device kernel: vsvm_host.ko, not simulated GPUs */
 };
 
 static volatile sig_atomic_t stop;
@@ -51,7 +53,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vsvm-proxy --socket PATH [options]\n"
 		"  -s, --socket PATH        vhost-user socket to listen on\n"
-		"  -d, --devices N          simulated GPUs (1..%d, default 2)\n"
+		"  -d, --devices N          GPUs (1..%d, default 2)\n"
 		"  -m, --device-mem MIB     device memory per GPU (default 256)\n"
 		"  -e, --exec-units N       execution units per GPU (default 4)\n"
 		"      --va-bits N          GPU VA bits per context, 47..57 "
@@ -142,13 +144,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->max_contexts = (uint32_t)v;
 			break;
 		case 'D':
-			if (!strcmp(optarg, "sim"))
+			o->kernel = !strcmp(optarg, "kernel");
+			if (o->kernel || !strcmp(optarg, "sim"))
 				break;
-			fprintf(stderr, "vsvm-proxy: --device %s: %s\n", optarg,
-				strcmp(optarg, "kernel") ?
-					"unknown backend (sim or kernel)" :
-					"the vsvm_host.ko backend is not built "
-					"yet; use sim");
+			fprintf(stderr, "vsvm-proxy: --device %s: unknown "
+				"backend (sim or kernel)\n", optarg);
 			return -1;
 		case 'S':
 			if (strcmp(optarg, "gpio")) {
@@ -204,6 +204,7 @@ int main(int argc, char **argv)
 	struct vp_device *devs[MAX_DEVICES] = { NULL };
 	struct vp_server_config cfg = { 0 };
 	struct vp_server_stats st;
+	struct vp_device_info info;
 	struct vp_server *server;
 	struct sigaction sa = { .sa_handler = on_signal };
 	int ret = 1;
@@ -212,7 +213,19 @@ int main(int argc, char **argv)
 	policy = vp_policy_defaults;
 	if (parse_args(argc, argv, &o))
 		return 2;
-	for (i = 0; i < o.devices; i++) {
+	for (i = 0; i < o.devices && o.kernel; i++) {
+		struct dev_kernel_config kc = {
+			.index = i,
+			.exec_units = o.exec_units,
+			.verbosity = o.verbosity,
+		};
+
+		/* It prints why (module not loaded, too few devices). */
+		devs[i] = dev_kernel_create(&kc);
+		if (!devs[i])
+			goto out;
+	}
+	for (i = 0; i < o.devices && !o.kernel; i++) {
 		struct dev_sim_config dc = {
 			.index = i,
 			.exec_units = o.exec_units,
@@ -249,11 +262,14 @@ int main(int argc, char **argv)
 			o.socket_path, strerror(errno));
 		goto out;
 	}
+	devs[0]->ops->info(devs[0], &info);
 	if (o.verbosity >= VP_LOG_INFO)
 		fprintf(stderr,
-			"vsvm-proxy: serving %s with %u simulated GPU(s), "
+			"vsvm-proxy: serving %s with %u %s GPU(s), "
 			"%" PRIu64 " MiB each%s\n",
-			o.socket_path, o.devices, o.mem_mib,
+			o.socket_path, o.devices,
+			o.kernel ? "vsvm_host.ko" : "simulated",
+			o.kernel ? info.mem_size >> 20 : o.mem_mib,
 			o.standin ? " (gpio stand-in)" : "");
 	while (!stop)
 		pause();
