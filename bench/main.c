@@ -31,7 +31,7 @@ static void usage(FILE *f)
 		"usage: vsvm-bench [--quick] [--reps N] [--out DIR] "
 		"[--only FAMILY]\n"
 		"  -q, --quick      CI smoke sizes (seconds, not minutes)\n"
-		"  -r, --reps N     repetitions per metric (default 5; quick 3)\n"
+		"  -r, --reps N     repetitions per metric (default 9; quick 3)\n"
 		"  -o, --out DIR    where the report goes (default build/bench)\n"
 		"      --only F     floor, fault, migrate, workload or scale\n");
 }
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!bench_opts.reps)
-		bench_opts.reps = bench_opts.quick ? 3 : 5;
+		bench_opts.reps = bench_opts.quick ? 3 : 9;
 	if (mkdirs(bench_opts.out_dir)) {
 		fprintf(stderr, "vsvm-bench: cannot create %s/plots\n",
 			bench_opts.out_dir);

@@ -37,7 +37,7 @@
 
 #define PAGE 4096ull
 /* Warm time: the median of this many launches after the cold one. */
-#define WARM_RUNS 5
+#define WARM_RUNS 7
 
 enum { WL_TRIAD, WL_GATHER, WL_CHASE, NR_WL };
 
