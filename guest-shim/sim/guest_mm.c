@@ -706,6 +706,24 @@ static int access_page_locked(struct gsim_mm *mm, uint64_t va, bool write,
 	return 0;
 }
 
+/*
+ * A CPU store of aligned 64-bit words is single-copy atomic, as on x86: a
+ * device reading concurrently sees each word old or new, never torn.
+ */
+static void copy_words(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	if (((uintptr_t)dst | (uintptr_t)src | n) & 7) {
+		memcpy(dst, src, n);
+		return;
+	}
+	for (; n; n -= 8, dst += 8, src += 8) {
+		uint64_t v;
+
+		memcpy(&v, src, 8);
+		__atomic_store_n((uint64_t *)dst, v, __ATOMIC_RELAXED);
+	}
+}
+
 /* CPU copy to or from [va, va + len), one page at a time. */
 static int access_locked(struct gsim_mm *mm, uint64_t va, void *buf, size_t len,
 			 bool write)
@@ -725,7 +743,7 @@ static int access_locked(struct gsim_mm *mm, uint64_t va, void *buf, size_t len,
 			return ret;
 		ram = (uint8_t *)frame_ptr(mm, gpa) + off;
 		if (write)
-			memcpy(ram, p, chunk);
+			copy_words(ram, p, chunk);
 		else
 			memcpy(p, ram, chunk);
 		p += chunk;
@@ -1095,7 +1113,11 @@ int gsim_mm_write(struct gsim_mm *mm, uint64_t va, const void *buf, size_t len)
  * The pointer reaches the frame mapped at @va NOW.  It is valid only until
  * the next call that changes this page's mapping: munmap, mprotect, fork
  * (after a fork the frame is shared, so writing through an old pointer
- * would leak into the child), a COW break of the page, or exit.  Writing
+ * would leak into the child), a COW break of the page, exit, or a
+ * migration to device memory, which the shim's event thread may start at
+ * any moment when the host asks (MIGRATE_REQ).  So with device memory in
+ * play, use gsim_mm_write()/gsim_mm_read(), which hold the mm lock for
+ * the copy, for anything but single-threaded set-up.  Writing
  * through a pointer obtained with @write == 0 is a bug.
  *
  * Return: the pointer, or NULL if the access faults or the range crosses a
@@ -1387,6 +1409,9 @@ static int mm_migrate_setup(void *p, __u64 start, __u32 npages, __u32 to,
 	}
 	*seq = __atomic_load_n(&mm->seq, __ATOMIC_SEQ_CST);
 	mm_unlock(mm);
+	/* Nothing can come back without a frame: say so, or a CPU spins. */
+	if (!n && alloc_failed)
+		return -ENOMEM;
 	return (int)n;
 }
 

@@ -33,6 +33,12 @@
  *              copy-on-write under pages the device mapped) and run the
  *              kernel again; each must see only its own writes
  *   rewrite    the CPU writes new data into a buffer
+ *   migrate    (one of the changes) a range moves to a random device's
+ *              memory or back to guest RAM (guest-driven MIGRATE, when the
+ *              host offers device memory): content and access stay as
+ *              they are, so launches racing it are judged as if nothing
+ *              happened, and the read-back after the action brings the
+ *              pages home through the CPU's migrate_to_ram
  *   exit       the process exits; a new one (new pid) takes its place
  *
  * After every action all four buffers are read back and must equal the
@@ -219,6 +225,7 @@ struct stress {
 	/* atomic counters */
 	uint64_t actions, kernels, verified, expected_faults, device_faults;
 	uint64_t remaps, protects, forks, exits, inval_dead, poison;
+	uint64_t migrations; /* MIGRATE-driven moves that succeeded */
 	struct worker workers[GSIM_STRESS_MAX_PROCS];
 };
 
@@ -646,21 +653,23 @@ static int verify_all(struct worker *w, struct sproc *sp,
 static int cpu_store(struct worker *w, struct sproc *sp, unsigned int b,
 		     uint64_t p0, uint64_t p1, uint32_t id, bool zero)
 {
-	uint64_t pg, i;
+	uint64_t pg;
 
 	for (pg = p0; pg < p1; pg++) {
 		uint8_t *sh = sp->shadow[b] + pg * PAGE;
-		uint64_t *dst, *src = (uint64_t *)sh;
+		uint64_t *src = (uint64_t *)sh;
 
 		gen_page(sp->pid, b, pg, id, zero, sh);
-		dst = gsim_mm_ptr(sp->p->mm, buf_va(b) + pg * PAGE, PAGE, 1);
-		if (!dst)
+		/*
+		 * Under the mm lock, word by word (gsim_mm_write): a pointer
+		 * to the frame could go stale under us when the event thread
+		 * migrates the page at the host's request.
+		 */
+		if (gsim_mm_write(sp->p->mm, buf_va(b) + pg * PAGE, src, PAGE))
 			return st_fail(w,
 				       "pid %u: CPU write of buffer %s page "
 				       "%" PRIu64 " faulted",
 				       sp->pid, buf_name[b], pg);
-		for (i = 0; i < PAGE / 8; i++)
-			__atomic_store_n(&dst[i], src[i], __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -838,11 +847,12 @@ enum op_kind {
 	OP_WRITE,   /* the CPU writes new data */
 	OP_FORK,    /* a child runs a kernel on the COW copy and exits */
 	OP_SLEEP,
+	OP_MIGRATE, /* to a device or back; changes neither data nor access */
 };
 
 static const char *const op_name[] = { "remap",	    "replace",	 "read-only",
 				       "prot-none", "cpu-write", "fork",
-				       "sleep" };
+				       "sleep",	    "migrate" };
 
 struct op_rec {
 	enum op_kind kind;
@@ -985,6 +995,23 @@ static int do_op(struct worker *w, struct sproc *sp, struct run *run,
 	case OP_SLEEP:
 		usleep((useconds_t)(50 + rnd_below(&w->rng, 500)));
 		break;
+	case OP_MIGRATE: {
+		uint32_t to = rnd_below(&w->rng, 3) ?
+				      (uint32_t)rnd_below(&w->rng,
+							  w->s->num_devices) :
+				      VSVM_LOC_SYSTEM;
+
+		/*
+		 * What cannot move stays (no device memory offered, device
+		 * full, invalidations racing): none of it is a failure.
+		 */
+		ret = vsvmg_ctx_migrate(sp->p->ctx, va, len, to, NULL);
+		if (!ret)
+			add(&w->s->migrations, 1);
+		if (ret == -EOPNOTSUPP || ret == -ENOSPC || ret == -EAGAIN)
+			ret = 0;
+		break;
+	}
 	}
 	if (ret)
 		return st_fail(w,
@@ -1025,6 +1052,8 @@ static void pick_op(struct worker *w, struct sproc *sp,
 		op->kind = OP_WRITE;
 	else if (x < 91 && allow_fork && !sp->parent_pid)
 		op->kind = OP_FORK;
+	else if (x < 96)
+		op->kind = OP_MIGRATE;
 	else
 		op->kind = OP_SLEEP;
 	/* The CPU cannot write a read-only range: replace it instead. */
@@ -2012,14 +2041,15 @@ static void *monitor_main(void *arg)
 				" err_fault=%" PRIu64 " dev_faults=%" PRIu64
 				" invalidations=%" PRIu64 " remaps=%" PRIu64
 				" protects=%" PRIu64 " forks=%" PRIu64
-				" exits=%" PRIu64 " poison=%" PRIu64 "\n",
+				" exits=%" PRIu64 " migrations=%" PRIu64
+				" poison=%" PRIu64 "\n",
 				(double)(t - s->start_ns) / 1e9, a,
 				load(&s->kernels), load(&s->verified),
 				load(&s->expected_faults),
 				load(&s->device_faults), invalidations(s),
 				load(&s->remaps), load(&s->protects),
 				load(&s->forks), load(&s->exits),
-				load(&s->poison));
+				load(&s->migrations), load(&s->poison));
 		fflush(s->out);
 		if (t - last_change > (uint64_t)stall * 1000000000ull) {
 			fprintf(s->out,
@@ -2152,9 +2182,10 @@ int gsim_stress_run(struct vsvmg_dev *dev, struct gsim_ram *ram,
 	fprintf(s->out,
 		"stress: %s seed=%" PRIu64 " seconds=%.0f processes=%u "
 		"kernels=%" PRIu64 " invalidations=%" PRIu64 " forks=%" PRIu64
-		" poison=%" PRIu64 "%s%s\n",
+		" migrations=%" PRIu64 " poison=%" PRIu64 "%s%s\n",
 		ok ? "PASS" : "FAIL", s->cfg.seed, secs, s->cfg.processes,
-		st.kernels, st.invalidations, st.forks, st.poison,
+		st.kernels, st.invalidations, st.forks, load(&s->migrations),
+		st.poison,
 		ok ? "" : " reason: ", ok ? "" : s->why);
 	fflush(s->out);
 	for (i = 0; i < GSIM_STRESS_MAX_PROCS; i++) {
