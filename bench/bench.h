@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "policy.h"
 
 #define BENCH_MAX_REPS	 16
 #define BENCH_MAX_DEVS	 2
@@ -166,6 +167,7 @@ struct bench_host {
 	struct vp_device *dev[BENCH_MAX_DEVS];	 /* timed wrappers of them */
 	uint32_t nr_devs;
 	struct vp_server *server;
+	struct vp_policy policy;
 	char dir[64];
 	char sock[96];
 };
@@ -179,6 +181,10 @@ struct bench_host {
 #define BENCH_DEV_WIDE	1
 
 int bench_host_up(struct bench_host *h);
+/* Any other host: nr_devs devices of mem bytes; policy NULL: defaults. */
+int bench_host_up_with(struct bench_host *h, uint32_t nr_devs,
+		       const uint32_t *eus, uint64_t mem,
+		       const struct vp_policy *policy);
 void bench_host_down(struct bench_host *h);
 extern struct bench_host bench_host;
 
@@ -191,6 +197,8 @@ struct bench_vm {
 /* A simulated VM on the host's socket; window/populate: its shim config. */
 int bench_vm_up(struct bench_vm *vm, uint64_t ram_bytes, uint32_t window,
 		int populate);
+int bench_vm_up_on(struct bench_host *h, struct bench_vm *vm,
+		   uint64_t ram_bytes, uint32_t window, int populate);
 void bench_vm_down(struct bench_vm *vm);
 
 /* Anonymous host memory, 2 MiB aligned + skew bytes; 0-filled, resident. */

@@ -14,12 +14,19 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "bench.h"
 
 struct timed_dev {
 	struct vp_device base;
+	/*
+	 * A copy of timed_ops with the optional memory ops left NULL where
+	 * the inner device has none, so the SVM core offers exactly the
+	 * features the wrapped device has.
+	 */
+	struct vp_device_ops ops;
 	struct vp_device *inner;
 	double *_Atomic buf;
 	_Atomic size_t cap;
@@ -138,6 +145,39 @@ static void timed_vm_stats(struct vp_dev_vm *vm, struct vp_vm_stats *out)
 	tvm->td->inner->ops->vm_stats(tvm->inner, out);
 }
 
+static void *timed_mem_alloc(struct vp_device *dev, uint64_t bytes,
+			     uint64_t align)
+{
+	struct vp_device *in = to_td(dev)->inner;
+
+	return in->ops->mem_alloc(in, bytes, align);
+}
+
+static void timed_mem_free(struct vp_device *dev, void *p, uint64_t bytes)
+{
+	struct vp_device *in = to_td(dev)->inner;
+
+	in->ops->mem_free(in, p, bytes);
+}
+
+static int timed_copy(struct vp_device *dev, void *dst, const void *src,
+		      uint64_t bytes)
+{
+	struct vp_device *in = to_td(dev)->inner;
+
+	return in->ops->copy(in, dst, src, bytes);
+}
+
+/* The inner device judges peers by their inner devices. */
+static bool timed_peer_access(struct vp_device *dev, struct vp_device *peer)
+{
+	struct vp_device *in = to_td(dev)->inner;
+
+	if (peer->ops->vm_create == timed_vm_create)
+		peer = to_td(peer)->inner;
+	return in->ops->peer_access(in, peer);
+}
+
 /* The inner device is the caller's: destroy frees the wrapper only. */
 static void timed_destroy(struct vp_device *dev)
 {
@@ -154,6 +194,10 @@ static const struct vp_device_ops timed_ops = {
 	.vm_cancel = timed_vm_cancel,
 	.vm_stats = timed_vm_stats,
 	.destroy = timed_destroy,
+	.mem_alloc = timed_mem_alloc,
+	.mem_free = timed_mem_free,
+	.copy = timed_copy,
+	.peer_access = timed_peer_access,
 };
 
 struct vp_device *bench_timed_dev_create(struct vp_device *inner)
@@ -162,7 +206,16 @@ struct vp_device *bench_timed_dev_create(struct vp_device *inner)
 
 	if (!td)
 		return NULL;
-	td->base.ops = &timed_ops;
+	td->ops = timed_ops;
+	if (!inner->ops->mem_alloc || !inner->ops->mem_free ||
+	    !inner->ops->copy) {
+		td->ops.mem_alloc = NULL;
+		td->ops.mem_free = NULL;
+		td->ops.copy = NULL;
+	}
+	if (!inner->ops->peer_access)
+		td->ops.peer_access = NULL;
+	td->base.ops = &td->ops;
 	td->base.index = inner->index;
 	td->inner = inner;
 	return &td->base;
