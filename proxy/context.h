@@ -118,6 +118,7 @@ struct vp_prefetch {
 	uint64_t va;
 	uint64_t len;
 	uint32_t pending;	/* its MIGRATE_REQs not yet answered */
+	bool nospc;		/* a MIGRATE for it ran out of memory */
 };
 
 struct vp_ctx {
@@ -266,6 +267,9 @@ uint32_t vp_ctx_request(struct vp_ctx *ctx, uint64_t va, uint64_t len,
 /* An outstanding request overlapping [va, va + len) to loc, or NULL. */
 struct vp_mreq *vp_ctx_find_request(struct vp_ctx *ctx, uint64_t va,
 				    uint64_t len, uint32_t loc);
+/* Is an ASYNC PREFETCH bringing [va, end) to device dev? */
+bool vp_ctx_prefetching(struct vp_ctx *ctx, uint64_t va, uint64_t end,
+			uint32_t dev);
 /* Ask the guest to bring the mapped data of [va, end) to loc. */
 void vp_ctx_request_range(struct vp_ctx *ctx, uint64_t va, uint64_t end,
 			  uint32_t loc);

@@ -868,6 +868,14 @@ static bool sim_peer_access(struct vp_device *d, struct vp_device *peer)
 	return d == peer || dev_sim_is_sim(peer);
 }
 
+static uint32_t sim_vm_lookup(struct vp_dev_vm *vmh, uint64_t va)
+{
+	uint32_t prot = 0;
+	void *hva;
+
+	return dev_sim_vm_translate(vmh, va, &hva, &prot) ? prot : 0;
+}
+
 static const struct vp_device_ops sim_ops = {
 	.info = sim_info,
 	.vm_create = sim_vm_create,
@@ -882,4 +890,5 @@ static const struct vp_device_ops sim_ops = {
 	.mem_free = sim_mem_free_op,
 	.copy = sim_copy,
 	.peer_access = sim_peer_access,
+	.vm_lookup = sim_vm_lookup,
 };

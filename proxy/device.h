@@ -153,6 +153,14 @@ struct vp_device_ops {
 	 * no VSVM_F_PEER_MIGRATION).  Always true for dev == peer.
 	 */
 	bool (*peer_access)(struct vp_device *dev, struct vp_device *peer);
+	/*
+	 * Optional: the VSVM_PROT_* vm's page table holds for va now (0: no
+	 * translation).  The core uses it to tell a fault that another
+	 * execution unit already resolved from a new one, so that placement
+	 * decisions count each device's faults once.  NULL: every fault
+	 * counts.
+	 */
+	uint32_t (*vm_lookup)(struct vp_dev_vm *vm, uint64_t va);
 };
 
 struct vp_device {

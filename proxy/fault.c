@@ -234,6 +234,19 @@ int vp_ctx_fault(void *owner, struct vp_dev_vm *vm, uint64_t va,
 				/* e.g. copy-on-write: the guest must act. */
 				r = NULL;
 			} else {
+				const struct vp_device_ops *ops =
+					ctx->cfg->devices[dev]->ops;
+
+				/*
+				 * Another EU of this device resolved it while
+				 * this one waited for the lock: replay, and do
+				 * not count it twice.
+				 */
+				if (ops->vm_lookup &&
+				    prot_allows(ops->vm_lookup(vm, va), access)) {
+					ret = 0;
+					break;
+				}
 				/* Placement first: PTEs then go where it is. */
 				vp_policy_fault(ctx, dev, va, access, r->start,
 						r->end);

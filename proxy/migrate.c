@@ -532,6 +532,13 @@ static uint64_t remap_mask(struct vp_ctx *ctx, uint64_t s, uint64_t e,
 	if (pref < ctx->cfg->num_devices && pref != dst &&
 	    !(ab & (1ull << pref)) && !vp_gran_pinned(ctx, s, vp_now_ns()))
 		mask &= ~(1ull << pref);
+	/*
+	 * READ_MOSTLY data arriving in a device: the other devices fault on
+	 * their next read and get a replica instead of a remote PTE.
+	 */
+	if (ATTR_READ_MOSTLY(word) && dst != VP_LOC_SYS &&
+	    ctx->policy->read_mostly_replicas)
+		mask &= (1ull << dst) | ab;
 	return mask;
 }
 
@@ -684,8 +691,13 @@ void vp_ctx_replicate(struct vp_ctx *ctx, uint32_t dev, uint64_t start,
 		segs_free_dst(ctx, &v, dev);
 		goto out;
 	}
-	/* Writers lose their PTEs before the copy: replicas start equal. */
-	vp_ctx_unmap_all(ctx, start, end - start);
+	/*
+	 * Writers lose their PTEs before the copy, so replicas start equal.
+	 * Where a replica exists already every PTE is read-only: no writer.
+	 */
+	for (i = 0; i < v.n; i++)
+		if (!vp_ctx_has_replicas(ctx, v.s[i].va, v.s[i].va + v.s[i].len))
+			vp_ctx_unmap_all(ctx, v.s[i].va, v.s[i].len);
 	for (i = 0; i < v.n; i++) {
 		const struct seg *sg = &v.s[i];
 		struct vp_range_val val = { .base = sg->dst };
@@ -813,11 +825,37 @@ static void prefetch_done(struct vp_ctx *ctx, struct vp_prefetch *pf)
 
 	/* Without device memory guest RAM counts as every location. */
 	if (left && vp_ctx_has_devmem(ctx))
-		ev.arg = loc != VP_LOC_SYS && data_room(ctx, loc) < left ?
-				 VSVM_ERR_NOSPC :
-				 VSVM_ERR_CANCELED;
+		ev.arg = pf->nospc ? VSVM_ERR_NOSPC : VSVM_ERR_CANCELED;
 	vp_ctx_queue_event(ctx, &ev);
 	*pf = ctx->pf[--ctx->nr_pf];
+}
+
+bool vp_ctx_prefetching(struct vp_ctx *ctx, uint64_t va, uint64_t end,
+			uint32_t dev)
+{
+	uint32_t i;
+
+	for (i = 0; i < ctx->nr_pf; i++) {
+		const struct vp_prefetch *pf = &ctx->pf[i];
+
+		if (pf->loc == dev && pf->va < end && va < pf->va + pf->len)
+			return true;
+	}
+	return false;
+}
+
+/* A MIGRATE to dev found no room: prefetches there end NOSPC, not OK. */
+static void note_nospc(struct vp_ctx *ctx, uint64_t va, uint64_t end,
+		       uint32_t dev)
+{
+	uint32_t i;
+
+	for (i = 0; i < ctx->nr_pf; i++) {
+		struct vp_prefetch *pf = &ctx->pf[i];
+
+		if (pf->loc == dev && pf->va < end && va < pf->va + pf->len)
+			pf->nospc = true;
+	}
 }
 
 /* A successful MIGRATE names request id: answer it (7.8). */
@@ -1063,6 +1101,7 @@ int vp_ctx_migrate(struct vp_ctx *ctx, const struct vsvm_request *req,
 						       false);
 			if ((uint64_t)ret < need) {
 				/* What moved stays moved; the rest did not fit. */
+				note_nospc(ctx, va, end, loc);
 				ret = -VSVM_ERR_NOSPC;
 				goto out;
 			}
@@ -1073,6 +1112,8 @@ int vp_ctx_migrate(struct vp_ctx *ctx, const struct vsvm_request *req,
 			goto out;
 		}
 		ret = migrate_to_device(ctx, &runs, va, end, loc);
+		if (ret == -VSVM_ERR_NOSPC)
+			note_nospc(ctx, va, end, loc);
 	} else {
 		if (!range_state(ctx, va, end, true)) {
 			ret = -VSVM_ERR_STATE;
@@ -1221,7 +1262,7 @@ int vp_ctx_prefetch(struct vp_ctx *ctx, const struct vsvm_request *req,
 			ctx->next_token = 1;
 	} while (find_prefetch(ctx, ctx->next_token));
 	pf = &ctx->pf[ctx->nr_pf++];
-	*pf = (struct vp_prefetch){ ctx->next_token, loc, va, len, 0 };
+	*pf = (struct vp_prefetch){ ctx->next_token, loc, va, len, 0, false };
 	rsp.u.prefetch.token = pf->token;
 	if (vp_ctx_has_devmem(ctx))
 		pf->pending = prefetch_requests(ctx, va, end, loc, pf->token,

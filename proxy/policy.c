@@ -430,9 +430,11 @@ static struct vp_gran *lru_victim(struct vp_ctx *ctx, uint32_t dev)
 				continue;
 			for (cur = g->va; cur < end && !here; cur = stop)
 				here = vp_ctx_loc(ctx, cur, &stop) == dev;
+			/* Not what a prefetch is bringing in on purpose. */
 			if (!here ||
 			    vp_ctx_find_request(ctx, g->va, end - g->va,
-						VSVM_LOC_SYSTEM))
+						VSVM_LOC_SYSTEM) ||
+			    vp_ctx_prefetching(ctx, g->va, end, dev))
 				continue;
 			best = g;
 		}

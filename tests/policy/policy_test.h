@@ -497,4 +497,246 @@ static inline int p_pte_where(struct p_env *e, uint32_t ctx, uint32_t dev,
 	return -1;
 }
 
+
+
+/*
+ * The scripted guest driver: it knows, per page of one range, the guest
+ * page holding the data or the device holding it (a device-private entry
+ * in a real guest), and answers MIGRATE_REQs as docs/protocol.md 10.4 says.
+ */
+#define P_SYS 0xff
+
+struct p_guest {
+	uint32_t ctx;
+	uint64_t va;
+	uint64_t pages;
+	uint64_t *gpa;		/* valid where dev[i] == P_SYS */
+	uint8_t *dev;
+	/* What the driver saw and did. */
+	uint32_t reqs_to_dev;
+	uint32_t reqs_to_sys;
+	uint32_t declined;
+	uint32_t nospc;
+	uint32_t done_events;
+	uint32_t done_token;
+	uint32_t done_status;
+	uint32_t faults;
+};
+
+/* Map [va, va + len) with fresh guest pages holding pattern seed. */
+static inline void p_guest_map(struct p_env *e, struct p_guest *g,
+			       uint32_t ctx, uint64_t va, uint64_t len,
+			       uint32_t seed)
+{
+	uint64_t gpa = p_gpa_alloc(e, len), i;
+
+	memset(g, 0, sizeof(*g));
+	g->ctx = ctx;
+	g->va = va;
+	g->pages = len / P_PG;
+	g->gpa = calloc(g->pages, sizeof(*g->gpa));
+	g->dev = calloc(g->pages, 1);
+	assert_non_null(g->gpa);
+	assert_non_null(g->dev);
+	for (i = 0; i < g->pages; i++) {
+		g->gpa[i] = gpa + i * P_PG;
+		g->dev[i] = P_SYS;
+	}
+	p_pattern(e->ram + gpa, len, seed);
+	assert_int_equal(p_map(e, ctx, va, gpa, len, RW), VSVM_OK);
+}
+
+static inline void p_guest_free(struct p_guest *g)
+{
+	free(g->gpa);
+	free(g->dev);
+}
+
+/* MIGRATE [first, first + n) pages to dev (from guest RAM), with id. */
+static inline uint16_t p_guest_to_dev(struct p_env *e, struct p_guest *g,
+				      uint64_t first, uint64_t n, uint32_t dev,
+				      uint32_t id)
+{
+	struct vsvm_run runs[VSVM_MAX_MAP_RUNS];
+	struct vsvm_request req = { .op = VSVM_CMD_MIGRATE };
+	uint32_t nr = 0;
+	uint64_t i;
+	uint16_t st;
+
+	for (i = first; i < first + n; i++) {
+		if (nr && runs[nr - 1].gpa + runs[nr - 1].len == g->gpa[i]) {
+			runs[nr - 1].len += P_PG;
+			continue;
+		}
+		assert_true(nr < VSVM_MAX_MAP_RUNS);
+		runs[nr++] = (struct vsvm_run){ g->gpa[i], P_PG };
+	}
+	req.u.migrate.va = g->va + first * P_PG;
+	req.u.migrate.len = n * P_PG;
+	req.u.migrate.location = dev;
+	req.u.migrate.request_id = id;
+	req.u.migrate.nr_runs = nr;
+	req.u.migrate.runs = runs;
+	st = p_one(e, g->ctx, &req, NULL);
+	if (st == VSVM_OK)
+		memset(g->dev + first, (int)dev, n);
+	return st;
+}
+
+/* MIGRATE [first, first + n) pages back to fresh guest pages, with id. */
+static inline uint16_t p_guest_to_sys(struct p_env *e, struct p_guest *g,
+				      uint64_t first, uint64_t n, uint32_t id)
+{
+	uint64_t gpa = p_gpa_alloc(e, n * P_PG), i;
+	uint16_t st;
+
+	st = p_migrate(e, g->ctx, g->va + first * P_PG, n * P_PG,
+		       VSVM_LOC_SYSTEM, gpa, id, NULL);
+	if (st == VSVM_OK)
+		for (i = 0; i < n; i++) {
+			g->gpa[first + i] = gpa + i * P_PG;
+			g->dev[first + i] = P_SYS;
+		}
+	return st;
+}
+
+static inline void p_guest_decline(struct p_env *e, struct p_guest *g,
+				   uint64_t va, uint64_t len, uint32_t loc,
+				   uint32_t id)
+{
+	uint32_t where = loc == VSVM_LOC_SYSTEM ? 0 : loc;
+	uint64_t i;
+
+	/* Nothing in guest RAM moves; device data elsewhere would. */
+	for (i = (va - g->va) / P_PG; i < (va + len - g->va) / P_PG; i++)
+		assert_true(g->dev[i] == P_SYS || g->dev[i] == where);
+	assert_int_equal(p_migrate(e, g->ctx, va, len, where, ~0ull, id, NULL),
+			 VSVM_OK);
+	g->declined++;
+}
+
+/* Answer one MIGRATE_REQ; accept == false declines it. */
+static inline void p_guest_answer(struct p_env *e, struct p_guest *g,
+				  const struct vsvm_event_val *ev, bool accept)
+{
+	uint64_t first = (ev->va - g->va) / P_PG, n = ev->len / P_PG, i;
+
+	assert_true(ev->va >= g->va && first + n <= g->pages);
+	if (ev->device == VSVM_LOC_SYSTEM) {
+		uint64_t run = 0;
+
+		g->reqs_to_sys++;
+		/* Each device-resident stretch; the id on the last move. */
+		for (i = first; accept && i <= first + n; i++) {
+			if (i < first + n && g->dev[i] != P_SYS) {
+				run++;
+				continue;
+			}
+			if (run)
+				assert_int_equal(
+					p_guest_to_sys(e, g, i - run, run, 0),
+					VSVM_OK);
+			run = 0;
+		}
+		if (!accept) {
+			p_guest_decline(e, g, ev->va, ev->len, 0, ev->id);
+			return;
+		}
+		/* Everything moved: a move of nothing carries the id. */
+		assert_int_equal(p_migrate(e, g->ctx, ev->va, ev->len, 0, ~0ull,
+					   ev->id, NULL),
+				 VSVM_OK);
+		return;
+	}
+	g->reqs_to_dev++;
+	for (i = first; i < first + n; i++)
+		if (g->dev[i] != P_SYS)
+			accept = false;
+	if (accept) {
+		uint16_t st = p_guest_to_dev(e, g, first, n, ev->device, ev->id);
+
+		if (st == VSVM_OK)
+			return;
+		assert_int_equal(st, VSVM_ERR_NOSPC);
+		g->nospc++;
+	}
+	/* Declined, full, or on devices: the nr_runs = 0 form moves those. */
+	for (i = first; i < first + n; i++)
+		if (g->dev[i] != P_SYS)
+			g->dev[i] = (uint8_t)ev->device;
+	assert_int_equal(p_migrate(e, g->ctx, ev->va, ev->len, ev->device,
+				   ~0ull, ev->id, NULL),
+			 VSVM_OK);
+	g->declined++;
+}
+
+/* Take and answer events until none is pending; return events seen. */
+static inline uint32_t p_guest_drive(struct p_env *e, struct p_guest *g,
+				     bool accept)
+{
+	struct vsvm_event_val ev[256];
+	uint32_t n, i, total = 0;
+
+	while ((n = p_events(e, g->ctx, ev, 256))) {
+		total += n;
+		for (i = 0; i < n; i++) {
+			switch (ev[i].type) {
+			case VSVM_EVENT_MIGRATE_REQ:
+				p_guest_answer(e, g, &ev[i], accept);
+				break;
+			case VSVM_EVENT_PREFETCH_DONE:
+				g->done_events++;
+				g->done_token = ev[i].id;
+				g->done_status = ev[i].arg;
+				break;
+			default:
+				g->faults++;
+				break;
+			}
+		}
+	}
+	return total;
+}
+
+/* Bring everything back to guest RAM (as the guest CPU touching it). */
+static inline void p_guest_back(struct p_env *e, struct p_guest *g)
+{
+	uint64_t i, run = 0;
+
+	for (i = 0; i <= g->pages; i++) {
+		if (i < g->pages && g->dev[i] != P_SYS) {
+			run++;
+			continue;
+		}
+		if (run)
+			assert_int_equal(p_guest_to_sys(e, g, i - run, run, 0),
+					 VSVM_OK);
+		run = 0;
+	}
+}
+
+/* The u32 at byte offset off of the range, read from guest RAM. */
+static inline uint32_t p_guest_u32(struct p_env *e, struct p_guest *g,
+				   uint64_t off)
+{
+	assert_int_equal(g->dev[off / P_PG], P_SYS);
+	return *(uint32_t *)(e->ram + g->gpa[off / P_PG] + off % P_PG);
+}
+
+/* Bring everything back to guest RAM and check it against seed. */
+static inline void p_guest_check(struct p_env *e, struct p_guest *g,
+				 uint32_t seed)
+{
+	uint8_t *ref = malloc(g->pages * P_PG);
+	uint64_t i;
+
+	assert_non_null(ref);
+	p_guest_back(e, g);
+	p_pattern(ref, g->pages * P_PG, seed);
+	for (i = 0; i < g->pages; i++)
+		if (memcmp(e->ram + g->gpa[i], ref + i * P_PG, P_PG))
+			fail_msg("page %llu of the range is not intact",
+				 (unsigned long long)i);
+	free(ref);
+}
 #endif /* POLICY_TEST_H */
