@@ -310,6 +310,36 @@ static void test_prefetch_async_completes(void **state)
 	assert_int_equal(dev_pages(fx, 1), N);
 }
 
+/*
+ * A device fault on a page the guest has in device memory (the host sends
+ * one when the access needs more than it may do there, or raced a move):
+ * answered from the device-private entry, with no MAP, which would replace
+ * the device memory by a guest page.  A write to a read-only one fails.
+ */
+static void test_fault_on_device_page_not_mapped(void **state)
+{
+	struct core_fx *fx = *state;
+	unsigned int maps;
+
+	start_with_devmem(fx);
+	assert_int_equal(vsvmg_ctx_migrate(fx->ctx, VA, N * PG, 1, NULL), 0);
+	maps = fx_count_op(fx, VSVM_CMD_MAP);
+	assert_int_equal(fx_fault(fx, 9, VA + 2 * PG, VSVM_ACCESS_WRITE),
+			 VSVM_OK);
+	assert_int_equal(fx_count_op(fx, VSVM_CMD_MAP), maps);
+	assert_int_equal(dev_pages(fx, 1), N);
+	assert_null(fx_incoherent(fx));
+	/* The same page, read-only in the process: a write is refused. */
+	pthread_mutex_lock(&fx->mm->lock);
+	fm_find(fx->mm, VA + 3 * PG)->writable = 0;
+	pthread_mutex_unlock(&fx->mm->lock);
+	assert_int_equal(fx_fault(fx, 10, VA + 3 * PG, VSVM_ACCESS_WRITE),
+			 VSVM_ERR_FAULT);
+	assert_int_equal(fx_fault(fx, 11, VA + 3 * PG, VSVM_ACCESS_READ),
+			 VSVM_OK);
+	assert_int_equal(fx_count_op(fx, VSVM_CMD_MAP), maps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +366,9 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch_async_completes,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_fault_on_device_page_not_mapped, fx_setup,
+			fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
