@@ -11,7 +11,8 @@
 #
 # Environment: VSVM_BOOT_TIMEOUT (wall-clock seconds for the whole boot,
 # default 900 custom / 300 stock), VSVM_TESTS (comma-separated case names
-# to run, default all), VSVM_CACHE (kernel cache, default /var/cache/vsvm).
+# to run, default all), VSVM_SCENARIOS=0 (skip tests/kernel/guest.d; quick
+# runs by hand only), VSVM_CACHE (kernel cache, default /var/cache/vsvm).
 #
 # Logs: build/test-logs/kernel-KIND.console.log (ttyS0: kernel messages
 # and all output) and build/test-logs/kernel-KIND.tap (ttyS1: results).
@@ -70,6 +71,7 @@ append="console=ttyS0,115200 loglevel=7 panic=-1 oops=panic"
 append="$append transparent_hugepage=madvise hung_task_panic=0"
 append="$append VSVM_KIND=$kind VSVM_EXPECT_DEVICE_PRIVATE=$devpriv"
 [ -n "${VSVM_TESTS:-}" ] && append="$append VSVM_TESTS=$VSVM_TESTS"
+[ -n "${VSVM_SCENARIOS:-}" ] && append="$append VSVM_SCENARIOS=$VSVM_SCENARIOS"
 
 rm -f "$console" "$tap"
 start=$(date +%s)
