@@ -292,6 +292,7 @@ static inline u64 vsvmh_mapping_end(const struct vsvmh_mapping *m)
 extern const struct file_operations vsvmh_fops;
 void vsvmh_file_put(struct vsvmh_file *file);
 struct vsvmh_file *vsvmh_file_get_fd(int fd, struct vsvmh_file *self);
+struct vsvmh_device *vsvmh_device_at(unsigned int i);
 
 /* vsvm_host_pt.c */
 int vsvmh_pt_init(struct vsvmh_pt *pt, unsigned int va_bits);

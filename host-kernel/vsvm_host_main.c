@@ -58,6 +58,9 @@ MODULE_PARM_DESC(num_devices, "Number of devices, 1..8 (default 2)");
 static unsigned int mem_mb = 256;
 module_param(mem_mb, uint, 0444);
 MODULE_PARM_DESC(mem_mb, "Device memory per device in MiB, 1..65536 (default 256)");
+/* The skeleton's name for mem_mb, kept for scripts that use it. */
+module_param_named(mem_size_mb, mem_mb, uint, 0444);
+MODULE_PARM_DESC(mem_size_mb, "Same as mem_mb");
 
 static dev_t vsvmh_devt;
 static struct class *vsvmh_class;
@@ -110,6 +113,17 @@ struct vsvmh_file *vsvmh_file_get_fd(int fd, struct vsvmh_file *self)
 	}
 	fdput(f);
 	return file;
+}
+
+/**
+ * vsvmh_device_at - the device with index @i
+ * @i: index
+ *
+ * Return: the device, or NULL past the last one.
+ */
+struct vsvmh_device *vsvmh_device_at(unsigned int i)
+{
+	return i < num_devices ? &vsvmh_devices[i] : NULL;
 }
 
 static int vsvmh_open(struct inode *inode, struct file *filp)

@@ -388,6 +388,28 @@ static int vsvmh_migrate_chunk(struct vsvmh_dpmem *dp,
 	return ret;
 }
 
+/*
+ * Pages in another device's memory come back to system memory first, so
+ * that MIGRATE to this device finds them (migrate_vma selects either
+ * system pages or one owner's device pages, not both).
+ */
+static void vsvmh_migrate_from_peers(struct vsvmh_dpmem *dp,
+				     struct vm_area_struct *vma,
+				     unsigned long start, unsigned long end,
+				     unsigned long *src, unsigned long *dst)
+{
+	struct vsvmh_device *peer;
+	unsigned int i;
+	u64 moved = 0;
+
+	for (i = 0; (peer = vsvmh_device_at(i)); i++) {
+		if (peer == dp->device || !peer->dpmem)
+			continue;
+		vsvmh_migrate_chunk(peer->dpmem, vma, start, end,
+				    VSVMH_MIGRATE_TO_SYSTEM, src, dst, &moved);
+	}
+}
+
 static int vsvmh_migrate_range(struct vsvmh_dpmem *dp, struct mm_struct *mm,
 			       struct vsvmh_migrate *arg)
 {
@@ -410,6 +432,8 @@ static int vsvmh_migrate_range(struct vsvmh_dpmem *dp, struct mm_struct *mm,
 		addr = max(addr, vma->vm_start);
 		next = min3(end, vma->vm_end,
 			    addr + VSVMH_MIGRATE_CHUNK * PAGE_SIZE);
+		if (arg->dir == VSVMH_MIGRATE_TO_DEVICE)
+			vsvmh_migrate_from_peers(dp, vma, addr, next, src, dst);
 		ret = vsvmh_migrate_chunk(dp, vma, addr, next, arg->dir, src,
 					  dst, &arg->pages);
 		addr = next;

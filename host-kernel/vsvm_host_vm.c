@@ -502,8 +502,8 @@ int vsvmh_ioctl_vm_destroy(struct vsvmh_file *file, void __user *uarg)
  * @file: the file
  * @uarg: struct vsvmh_range
  *
- * Return: 0 once no device access reaches the range; -EINVAL, -ERANGE,
- * -EPERM (native VM), -ENOSPC (splitting would pass the mapping limit),
+ * Return: 0 once no device access reaches the range; -EINVAL (also for
+ * a range beyond the VM), -EPERM (native VM), -ENOSPC (splitting would pass the mapping limit),
  * -ENOMEM, -EFAULT.
  */
 int vsvmh_ioctl_unmap(struct vsvmh_file *file, void __user *uarg)
@@ -520,6 +520,9 @@ int vsvmh_ioctl_unmap(struct vsvmh_file *file, void __user *uarg)
 	if (!vm)
 		return -EINVAL;
 	ret = vsvmh_vm_check_range(vm, arg.gpu_va, arg.len);
+	/* The uapi names no -ERANGE for UNMAP: beyond the VM is malformed. */
+	if (ret == -ERANGE)
+		ret = -EINVAL;
 	if (!ret)
 		ret = vsvmh_vm_replace(vm, arg.gpu_va, arg.gpu_va + arg.len,
 				       NULL);
