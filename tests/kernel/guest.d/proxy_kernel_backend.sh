@@ -11,7 +11,8 @@
 # VAs for different data, every built-in kernel (pointer chase over a list
 # the guest CPU built included), a kernel that keeps writing while its
 # process remaps the buffer, fork with both sides writing the
-# copy-on-write buffer from the GPU; then two simulated VMs at once.  Each
+# copy-on-write buffer from the GPU; then two simulated VMs at once, then
+# the coherency stress.  Each
 # verified workload is one TAP line; so are the proxy's clean exit (status
 # 0, its "served" line, no sanitizer report, no device error line) and a
 # second start on the same devices (the module let go of the first).
@@ -173,9 +174,22 @@ wait "$a"
 arc=$?
 judge_sim "$dir/sim2a.log" $arc two_vms.a
 judge_sim "$dir/sim2b.log" $brc two_vms.b
+
+# 3. The coherency stress (tests/stress): processes on identical VAs keep
+#    kernels running while they unmap, remap, mprotect, fork and exit;
+#    poisoned freed pages catch any device access after an invalidation.
+timeout "$SIM_TIMEOUT" build/vsvm-stress --socket "$sock" --seconds 20 \
+	--seed 1 --processes 4 --quiet >"$dir/stress.log" 2>&1
+rc=$?
+if [ $rc -eq 0 ]; then
+	tap ok stress.coherency "$(tail -n 1 "$dir/stress.log" | cut -c1-70)"
+else
+	tap fail stress.coherency "exit status $rc (replay: --seed 1)"
+	show "$dir/stress.log" 30
+fi
 stop_proxy "$dir/proxy.log" proxy
 
-# 3. The module let go of the first proxy's files: a second one starts
+# 4. The module let go of the first proxy's files: a second one starts
 #    (its own fault fd per file) and serves.
 if start_proxy "$dir/proxy2.log"; then
 	tap ok restart
