@@ -371,8 +371,8 @@ static int dk_vm_map(struct vp_dev_vm *vmh, uint64_t va, uint64_t len,
 	};
 	int err;
 
-	if (!len || ((va | len | arg.host_va) & DK_PAGE_OFF) ||
-	    va + len < va || va + len > (1ull << vm->va_bits))
+	if (!len || ((va | len | arg.host_va) & DK_PAGE_OFF) || va + len < va ||
+	    va + len > (1ull << vm->va_bits))
 		return -EINVAL;
 	/* No access at all (a DEVICE_ACCESS limit): nothing may stay. */
 	if (!arg.prot) {
@@ -384,7 +384,8 @@ static int dk_vm_map(struct vp_dev_vm *vmh, uint64_t va, uint64_t len,
 	while (err == -EINTR);
 	if (!err)
 		return 0;
-	dk_err(dev, "MIRROR vm %u gpu [0x%" PRIx64 ", +0x%" PRIx64
+	dk_err(dev,
+	       "MIRROR vm %u gpu [0x%" PRIx64 ", +0x%" PRIx64
 	       ") host 0x%" PRIx64 " prot %#x: %s",
 	       vm->id, va, len, (uint64_t)arg.host_va, arg.prot,
 	       strerror(-err));
@@ -535,8 +536,10 @@ static int dk_wait_page(struct dk_eu *eu, const struct dk_vm *vm,
 		case -EINTR:
 			continue;
 		case -ETIMEDOUT:
-			dk_err(dev, "fault at vm %u 0x%" PRIx64 " unanswered "
-			       "for %d s", vm->id, page, DK_WAIT_MS / 1000);
+			dk_err(dev,
+			       "fault at vm %u 0x%" PRIx64 " unanswered "
+			       "for %d s",
+			       vm->id, page, DK_WAIT_MS / 1000);
 			if (++tries < DK_WAIT_TRIES)
 				continue;
 			return -VSVM_ERR_FAULT;
@@ -548,7 +551,8 @@ static int dk_wait_page(struct dk_eu *eu, const struct dk_vm *vm,
 		case -ECANCELED:
 			return -VSVM_ERR_CANCELED;
 		default:
-			dk_err(dev, "ACCESS %s vm %u 0x%" PRIx64 " (waiting): %s",
+			dk_err(dev,
+			       "ACCESS %s vm %u 0x%" PRIx64 " (waiting): %s",
 			       dk_op_name(a->op), vm->id, page, strerror(-err));
 			return dk_status_of(err);
 		}
@@ -609,9 +613,11 @@ int dk_access(struct dk_eu *eu, const struct dk_vm *vm, uint32_t op,
 		case -ECANCELED:
 			return -VSVM_ERR_CANCELED;
 		default:
-			dk_err(dev, "ACCESS %s vm %u [0x%" PRIx64 ", +0x%" PRIx64
-			       "): %s", dk_op_name(op), vm->id, va + off,
-			       len - off, strerror(-err));
+			dk_err(dev,
+			       "ACCESS %s vm %u [0x%" PRIx64 ", +0x%" PRIx64
+			       "): %s",
+			       dk_op_name(op), vm->id, va + off, len - off,
+			       strerror(-err));
 			return dk_status_of(err);
 		}
 	}
@@ -901,9 +907,10 @@ static int dk_reply(void *opaque, const struct vsvmh_fault_resolution *res,
 		err = dk_ioctl(dev, VSVMH_IOCTL_FAULT_REPLY, &arg);
 	while (err == -EINTR);
 	if (err)
-		dk_err(dev, "FAULT_REPLY of %u answers: %s: the accesses "
-		       "behind them wait until they time out", nr,
-		       strerror(-err));
+		dk_err(dev,
+		       "FAULT_REPLY of %u answers: %s: the accesses "
+		       "behind them wait until they time out",
+		       nr, strerror(-err));
 	return err;
 }
 
@@ -939,25 +946,30 @@ static void *dk_reader_main(void *arg)
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			dk_err(dev, "poll of the fault fd: %s", strerror(errno));
+			dk_err(dev, "poll of the fault fd: %s",
+			       strerror(errno));
 			return NULL;
 		}
 		if (pfd[1].revents)
 			return NULL;
 		if (pfd[0].revents & (POLLERR | POLLNVAL)) {
-			dk_err(dev, "the fault fd failed: faults go unanswered");
+			dk_err(dev,
+			       "the fault fd failed: faults go unanswered");
 			return NULL;
 		}
 		n = dk_read(dev, dev->fault_fd, recs, sizeof(recs));
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
-			dk_err(dev, "read of the fault fd: %s", strerror(errno));
+			dk_err(dev, "read of the fault fd: %s",
+			       strerror(errno));
 			return NULL;
 		}
 		if (n % sizeof(recs[0]))
-			dk_err(dev, "fault fd returned %zd bytes, not whole "
-			       "records (module bug)", n);
+			dk_err(dev,
+			       "fault fd returned %zd bytes, not whole "
+			       "records (module bug)",
+			       n);
 		nr = (uint32_t)(n / sizeof(recs[0]));
 		if (!nr)
 			continue;
@@ -1124,18 +1136,21 @@ static int dk_open_device(struct dk_device *dev)
 	if (dev->fd < 0) {
 		err = -errno;
 		if (err == -ENOENT && dev->base.index == 0)
-			dk_err(dev, "vsvm_host.ko not loaded: %s: %s", dev->path,
-			       strerror(-err));
+			dk_err(dev, "vsvm_host.ko not loaded: %s: %s",
+			       dev->path, strerror(-err));
 		else if (err == -ENOENT)
-			dk_err(dev, "%s: %s (vsvm_host.ko provides %u "
+			dk_err(dev,
+			       "%s: %s (vsvm_host.ko provides %u "
 			       "device(s): use --devices %u, or load it with "
-			       "more)", dev->path, strerror(-err),
+			       "more)",
+			       dev->path, strerror(-err),
 			       dev_kernel_module_devices("/dev/vsvm_host0"),
 			       dev_kernel_module_devices("/dev/vsvm_host0"));
 		else if (err == -EACCES || err == -EPERM)
-			dk_err(dev, "%s: %s (the proxy needs read and write "
-			       "access to the node)", dev->path,
-			       strerror(-err));
+			dk_err(dev,
+			       "%s: %s (the proxy needs read and write "
+			       "access to the node)",
+			       dev->path, strerror(-err));
 		else
 			dk_err(dev, "%s: %s", dev->path, strerror(-err));
 		return err;
@@ -1147,9 +1162,10 @@ static int dk_open_device(struct dk_device *dev)
 		return err;
 	}
 	if (dev->caps.version != VSVMH_UAPI_VERSION) {
-		dk_err(dev, "%s speaks vsvm_host uapi version %u; this proxy "
-		       "speaks %u", dev->path, dev->caps.version,
-		       VSVMH_UAPI_VERSION);
+		dk_err(dev,
+		       "%s speaks vsvm_host uapi version %u; this proxy "
+		       "speaks %u",
+		       dev->path, dev->caps.version, VSVMH_UAPI_VERSION);
 		return -EPROTO;
 	}
 	return 0;

@@ -42,9 +42,9 @@
 #include "device.h"
 
 /* The device node of device N, printf format. */
-#define DEV_KERNEL_PATH_FMT	     "/dev/vsvm_host%u"
+#define DEV_KERNEL_PATH_FMT	      "/dev/vsvm_host%u"
 #define DEV_KERNEL_DEFAULT_EXEC_UNITS 4
-#define DEV_KERNEL_MAX_EXEC_UNITS    64
+#define DEV_KERNEL_MAX_EXEC_UNITS     64
 
 /*
  * The system calls the backend makes on the device file.  Tests replace

@@ -61,12 +61,12 @@ struct dk_faultq {
 	uint32_t nr_workers;
 	pthread_t *workers;
 	pthread_mutex_t lock;
-	pthread_cond_t work;	   /* a record queued, or stopping */
-	pthread_cond_t room;	   /* the answer batch has room again */
-	struct vsvmh_fault *ring;  /* records not yet taken by a worker */
-	uint32_t ring_size;	   /* a power of two; grows when full */
-	uint32_t head, tail;	   /* free-running indices */
-	uint32_t idle;		   /* workers waiting for a record */
+	pthread_cond_t work;	  /* a record queued, or stopping */
+	pthread_cond_t room;	  /* the answer batch has room again */
+	struct vsvmh_fault *ring; /* records not yet taken by a worker */
+	uint32_t ring_size;	  /* a power of two; grows when full */
+	uint32_t head, tail;	  /* free-running indices */
+	uint32_t idle;		  /* workers waiting for a record */
 	bool stopping;
 	/* Answers waiting for a FAULT_REPLY, and whether one is under way. */
 	struct vsvmh_fault_resolution batch[DK_REPLY_BATCH];
@@ -74,12 +74,12 @@ struct dk_faultq {
 	bool flushing;
 	/* Counters, under lock. */
 	uint64_t resolved;
-	uint64_t failed;	/* resolve() said no */
-	uint64_t replies;	/* reply() calls */
-	uint64_t reply_errors;	/* reply() calls that failed */
-	uint64_t max_reply;	/* most answers in one reply() */
-	uint32_t busy;		/* workers inside resolve() now */
-	uint32_t max_busy;	/* most at once, ever */
+	uint64_t failed;       /* resolve() said no */
+	uint64_t replies;      /* reply() calls */
+	uint64_t reply_errors; /* reply() calls that failed */
+	uint64_t max_reply;    /* most answers in one reply() */
+	uint32_t busy;	       /* workers inside resolve() now */
+	uint32_t max_busy;     /* most at once, ever */
 };
 
 int dk_faultq_start(struct dk_faultq *q, const struct dk_faultq_ops *ops,
@@ -100,7 +100,7 @@ struct dk_vm {
 	void *owner;
 	vp_fault_fn fault;
 	uint32_t va_bits;
-	uint32_t id; /* the module's vm_id */
+	uint32_t id;	    /* the module's vm_id */
 	struct dk_vm *next; /* dev->vms list; guarded by dev->vms_lock */
 	/* Guarded by dev->vms_lock: see DOC: VM lifetime in dev_kernel.c. */
 	uint32_t calls; /* fault workers inside fault() for this VM */

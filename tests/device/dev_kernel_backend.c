@@ -98,7 +98,8 @@ static void every_kernel_gives_the_cpu_result(void **state)
 	double *a = test_alloc(n * 8, PAGE), *b = test_alloc(n * 8, PAGE);
 	double *c = test_alloc(n * 8, PAGE), scalar = 1.5;
 	uint64_t *src = test_alloc(m * 8, PAGE), *dst = test_alloc(n * 8, PAGE);
-	uint32_t *idx = test_alloc(n * 4, PAGE), *data = test_alloc(n * 4, PAGE);
+	uint32_t *idx = test_alloc(n * 4, PAGE),
+		 *data = test_alloc(n * 4, PAGE);
 	uint64_t *bins = test_alloc(k * 8, PAGE);
 	uint64_t want_bins[37] = { 0 }, seed = 42, sum = 0, sbits, i;
 	struct vp_launch l;
@@ -349,14 +350,12 @@ static void a_write_to_a_read_only_page_faults_as_write(void **state)
 	struct vp_launch l;
 
 	pager_init(&pg, f->dev);
-	assert_int_equal(f->dev->ops->vm_create(f->dev, 48, &pg, cow_fault,
-						&vm),
-			 0);
+	assert_int_equal(
+		f->dev->ops->vm_create(f->dev, 48, &pg, cow_fault, &vm), 0);
 	pg.vm = vm;
 	pager_add(&pg, TEST_VA, PAGE, buf, RW);
-	assert_int_equal(f->dev->ops->vm_map(vm, TEST_VA, PAGE, buf,
-					     VP_PROT_READ),
-			 0);
+	assert_int_equal(
+		f->dev->ops->vm_map(vm, TEST_VA, PAGE, buf, VP_PROT_READ), 0);
 	l = RUN(f->dev, vm, VSVM_KERNEL_FILL, TEST_VA, 1024, 7);
 	assert_int_equal(l.status, 0);
 	assert_int_equal(l.faults, 1);
@@ -377,8 +376,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			chase_follows_the_guest_pointers, setup, teardown),
 		cmocka_unit_test_setup_teardown(
-			a_failed_fault_fails_the_launch_with_its_status,
-			setup, teardown),
+			a_failed_fault_fails_the_launch_with_its_status, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			a_slow_guest_holds_up_no_other_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -31,8 +31,8 @@ struct harness {
 	pthread_cond_t cond;
 	uint32_t blocked_id; /* resolve() of this id waits for release */
 	bool release;
-	long resolve_us;     /* every resolve() sleeps this long */
-	long reply_us;	     /* every reply() sleeps this long */
+	long resolve_us;	   /* every resolve() sleeps this long */
+	long reply_us;		   /* every reply() sleeps this long */
 	uint32_t answers[MAX_IDS]; /* times each id was answered */
 	int status[MAX_IDS];
 	uint32_t nr_answers;

@@ -63,7 +63,8 @@ static int run_proxy(char *out, size_t len)
 
 	snprintf(cmd, sizeof(cmd),
 		 "%s --device kernel --devices 2 --socket /tmp/vsvm-dk-%d.sock "
-		 "2>&1", PROXY, (int)getpid());
+		 "2>&1",
+		 PROXY, (int)getpid());
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	n = fread(out, 1, len - 1, p);

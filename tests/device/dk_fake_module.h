@@ -168,9 +168,8 @@ static inline bool fake_touch(struct fake_module *m, struct vsvmh_access *a,
 	else if (a->op == VSVMH_ACCESS_WRITE)
 		memcpy(h, buf, n);
 	else
-		*(uint64_t *)buf = __atomic_fetch_add((uint64_t *)h,
-						      *(uint64_t *)buf,
-						      __ATOMIC_RELAXED);
+		*(uint64_t *)buf = __atomic_fetch_add(
+			(uint64_t *)h, *(uint64_t *)buf, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -178,7 +177,8 @@ static inline bool fake_touch(struct fake_module *m, struct vsvmh_access *a,
 static inline struct fake_rec *fake_record(struct fake_module *m, uint32_t vm,
 					   uint64_t vpn, uint32_t op)
 {
-	struct vsvmh_fault f = { .vm_id = vm, .gpu_va = vpn * 4096,
+	struct vsvmh_fault f = { .vm_id = vm,
+				 .gpu_va = vpn * 4096,
 				 .access = op };
 	struct fake_rec *r;
 
@@ -219,7 +219,8 @@ static inline int fake_access(struct fake_module *m, struct vsvmh_access *a)
 	int status;
 
 	if (a->op < 1 || a->op > 3 || !a->len || a->len > (16u << 20) ||
-	    (a->op == VSVMH_ACCESS_ATOMIC_ADD && (a->len != 8 || a->gpu_va & 7)) ||
+	    (a->op == VSVMH_ACCESS_ATOMIC_ADD &&
+	     (a->len != 8 || a->gpu_va & 7)) ||
 	    a->vm_id >= FAKE_MAX_VMS || !m->live[a->vm_id])
 		return fake_fail(EINVAL);
 	__atomic_fetch_add(&m->accesses, 1, __ATOMIC_RELAXED);
