@@ -16,8 +16,9 @@
  *   floor.c     raw wake-up round trip and memcpy bandwidth (the floors)
  *   fault.c     1. fault service latency; 2. mirror throughput;
  *               3. invalidation round trip
- *   migrate.c   4. copy bandwidth between host and device memory
- *   workload.c  5. workloads, virtualized vs host-native, cold and warm
+ *   migrate.c   4. guest-driven MIGRATE and the copy engine vs memcpy
+ *   workload.c  5. workloads, virtualized vs host-native, cold and warm,
+ *               and 150% oversubscription on a proxy of its own
  *   scale.c     6. contexts, memory per context, page-table bytes,
  *               per-process tables vs the partitioned space
  *   env.c       the forwarded path: an in-process vsvm-proxy server and

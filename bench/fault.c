@@ -446,7 +446,7 @@ static double batch_guest_one(uint32_t b)
 }
 
 static void fault_rep(struct fault_results *fr, int r, struct bench_vm *vm4k,
-		      struct bench_vm *vm2m, struct bench_samples *last)
+		      struct bench_vm *vm2m)
 {
 	const uint32_t n = bench_opts.quick ? 400 : 2000;
 	const int trials = bench_opts.quick ? 5 : 15;
@@ -524,7 +524,6 @@ static void fault_rep(struct fault_results *fr, int r, struct bench_vm *vm4k,
 		bench_samples_cdf(&inat, bench_path("plots/inval_native.cdf"));
 		bench_samples_cdf(&ifwd, bench_path("plots/inval_forwarded.cdf"));
 	}
-	(void)last;
 	bench_samples_free(&nat);
 	bench_samples_free(&fwd);
 	bench_samples_free(&inat);
@@ -751,7 +750,7 @@ void bench_fault_run(void)
 		return;
 	}
 	for (r = 0; r < bench_opts.reps; r++)
-		fault_rep(fr, r, &vm4k, &vm2m, NULL);
+		fault_rep(fr, r, &vm4k, &vm2m);
 	bench_vm_down(&vm4k);
 	bench_vm_down(&vm2m);
 	fault_report_single(fr);

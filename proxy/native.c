@@ -227,7 +227,6 @@ int vp_native_populate(struct vp_native *nc, uint32_t device, void *addr,
 		       uint64_t len)
 {
 	uint64_t va = (uint64_t)(uintptr_t)addr;
-
 	const struct vp_range *r;
 	int ret = -EINVAL;
 

@@ -150,10 +150,11 @@ int vp_partition_attach(struct vp_partition *p, uint32_t *slot)
 
 void vp_partition_detach(struct vp_partition *p, uint32_t slot)
 {
-	uint64_t base = vp_partition_gpu_va(p, slot, 0), ws, we;
+	uint64_t base, ws, we;
 
 	if (slot >= p->nr_slots)
 		return;
+	base = vp_partition_gpu_va(p, slot, 0);
 	pthread_mutex_lock(&p->lock);
 	if (p->used[slot]) {
 		vp_range_map_remove_whole(&p->regions, base,
