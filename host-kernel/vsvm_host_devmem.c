@@ -344,7 +344,7 @@ out_put_vm:
 	return ret;
 }
 
-/* Copies one page, forwards or backwards for overlap inside one alloc. */
+/* Copies one device page to another; a page onto itself is a no-op. */
 static void vsvmh_copy_page(struct page *dst, struct page *src)
 {
 	if (dst != src)

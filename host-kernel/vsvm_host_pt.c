@@ -239,6 +239,8 @@ static u64 vsvmh_pt_clear_table(struct vsvmh_pt *pt, u64 *table,
 	unsigned int first, last, i;
 	u64 cleared = 0;
 
+	if (start >= base + (span << VSVMH_PT_BITS))
+		return 0;	/* beyond what the table maps */
 	first = start > base ? (start - base) >> shift : 0;
 	last = min_t(u64, (end - 1 - base) >> shift, VSVMH_PT_ENTRIES - 1);
 	for (i = first; i <= last; i++) {
