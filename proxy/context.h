@@ -284,6 +284,8 @@ int vp_ctx_migrate(struct vp_ctx *ctx, const struct vsvm_request *req,
 		   struct vsvm_writer *w, struct vp_submit **deliver);
 int vp_ctx_prefetch(struct vp_ctx *ctx, const struct vsvm_request *req,
 		    struct vsvm_writer *w, struct vp_submit **deliver);
+/* Bytes dev may still give to data (after the page-table reserve). */
+uint64_t vp_ctx_data_room(struct vp_ctx *ctx, uint32_t dev);
 /* Device memory the context holds on dev: page tables and data. */
 uint64_t vp_ctx_mem_used(struct vp_ctx *ctx, uint32_t dev);
 

@@ -92,11 +92,16 @@ static int map_window(struct vp_ctx *ctx, uint32_t dev,
 	/*
 	 * Device memory ran out for page tables.  A kernel never fails for
 	 * that: give back replicas and this context's other PTEs on dev (they
-	 * come back on the next miss), then map just the page.
+	 * come back on the next miss), then map just the page, moving this
+	 * context's data to peers while that still does not fit.
 	 */
 	vp_ctx_drop_replicas(ctx, dev);
 	ops->vm_unmap(ctx->vms[dev], 0, 1ull << ctx->va_bits);
-	return vp_ctx_install(ctx, dev, va, va + VSVM_PAGE_SIZE);
+	/* Still full: move this context's data off dev, to a peer. */
+	while (vp_ctx_install(ctx, dev, va, va + VSVM_PAGE_SIZE))
+		if (!vp_policy_evacuate(ctx, dev))
+			return -ENOMEM;
+	return 0;
 }
 
 static struct vp_fault *find_fault(struct vp_ctx *ctx, uint64_t va)

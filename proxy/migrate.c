@@ -286,8 +286,7 @@ static void data_free(struct vp_ctx *ctx, uint32_t dev, uint64_t hva,
 	ctx->data_bytes[dev] -= bytes;
 }
 
-/* Bytes dev may still give to data (after the page-table reserve). */
-static uint64_t data_room(struct vp_ctx *ctx, uint32_t dev)
+uint64_t vp_ctx_data_room(struct vp_ctx *ctx, uint32_t dev)
 {
 	uint64_t reserve = ctx->policy->pt_reserve_kib * 1024ull;
 	struct vp_device_info info;
@@ -646,9 +645,9 @@ uint64_t vp_ctx_move_d2d(struct vp_ctx *ctx, uint64_t start, uint64_t end,
 	}
 	if (!v.n)
 		goto out;
-	if (segs_bytes(&v) > data_room(ctx, dst) &&
+	if (segs_bytes(&v) > vp_ctx_data_room(ctx, dst) &&
 	    !vp_policy_reclaim(ctx, dst, segs_bytes(&v)) &&
-	    segs_bytes(&v) > data_room(ctx, dst))
+	    segs_bytes(&v) > vp_ctx_data_room(ctx, dst))
 		goto out_free;
 	if (segs_alloc(ctx, &v, dst))
 		goto out_free;
@@ -686,7 +685,7 @@ void vp_ctx_replicate(struct vp_ctx *ctx, uint32_t dev, uint64_t start,
 			goto out;
 	}
 	/* No room: the device maps the master remotely instead. */
-	if (!v.n || segs_bytes(&v) > data_room(ctx, dev) ||
+	if (!v.n || segs_bytes(&v) > vp_ctx_data_room(ctx, dev) ||
 	    segs_alloc(ctx, &v, dev)) {
 		segs_free_dst(ctx, &v, dev);
 		goto out;
@@ -947,9 +946,9 @@ static int64_t migrate_to_device(struct vp_ctx *ctx, struct segs *runs,
 			ret = -VSVM_ERR_NOMEM;
 			goto out;
 		}
-	if (end - va > data_room(ctx, dst) &&
+	if (end - va > vp_ctx_data_room(ctx, dst) &&
 	    !vp_policy_reclaim(ctx, dst, end - va) &&
-	    end - va > data_room(ctx, dst)) {
+	    end - va > vp_ctx_data_room(ctx, dst)) {
 		ret = -VSVM_ERR_NOSPC;
 		goto out;
 	}

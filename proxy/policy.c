@@ -413,8 +413,11 @@ void vp_policy_fault(struct vp_ctx *ctx, uint32_t dev, uint64_t va,
 
 /* ---- Eviction ----------------------------------------------------------- */
 
-/* The least recently used granule with data on dev not yet asked back. */
-static struct vp_gran *lru_victim(struct vp_ctx *ctx, uint32_t dev)
+/*
+ * The least recently used granule with data on dev; unless any, not one
+ * already asked back or being brought in by a prefetch.
+ */
+static struct vp_gran *lru_victim(struct vp_ctx *ctx, uint32_t dev, bool any)
 {
 	struct vp_gran_table *t = &ctx->grans;
 	struct vp_gran *g, *best = NULL;
@@ -432,9 +435,11 @@ static struct vp_gran *lru_victim(struct vp_ctx *ctx, uint32_t dev)
 				here = vp_ctx_loc(ctx, cur, &stop) == dev;
 			/* Not what a prefetch is bringing in on purpose. */
 			if (!here ||
-			    vp_ctx_find_request(ctx, g->va, end - g->va,
-						VSVM_LOC_SYSTEM) ||
-			    vp_ctx_prefetching(ctx, g->va, end, dev))
+			    (!any && (vp_ctx_find_request(ctx, g->va,
+							  end - g->va,
+							  VSVM_LOC_SYSTEM) ||
+				      vp_ctx_prefetching(ctx, g->va, end,
+							 dev))))
 				continue;
 			best = g;
 		}
@@ -451,7 +456,7 @@ bool vp_policy_reclaim(struct vp_ctx *ctx, uint32_t dev, uint64_t need)
 		return true;
 	/* Only the guest can supply guest pages: ask for the LRU data. */
 	for (n = 0; n < ctx->policy->evict_batch; n++) {
-		struct vp_gran *g = lru_victim(ctx, dev);
+		struct vp_gran *g = lru_victim(ctx, dev, false);
 		const struct vp_range *r;
 		uint64_t end;
 
@@ -470,5 +475,24 @@ bool vp_policy_reclaim(struct vp_ctx *ctx, uint32_t dev, uint64_t need)
 		/* Not picked again before the guest answers. */
 		g->last_use_ns = vp_now_ns();
 	}
+	return false;
+}
+
+bool vp_policy_evacuate(struct vp_ctx *ctx, uint32_t dev)
+{
+	struct vp_gran *g;
+	uint64_t len;
+	uint32_t p;
+
+	if (!(ctx->features & VSVM_F_PEER_MIGRATION))
+		return false;
+	g = lru_victim(ctx, dev, true);
+	if (!g)
+		return false;
+	len = 1ull << g->shift;
+	for (p = 0; p < ctx->cfg->num_devices; p++)
+		if (p != dev && vp_ctx_data_room(ctx, p) >= len)
+			return vp_ctx_move_d2d(ctx, g->va, g->va + len, p,
+					       true) > 0;
 	return false;
 }

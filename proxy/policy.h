@@ -146,4 +146,11 @@ void vp_policy_fault(struct vp_ctx *ctx, uint32_t dev, uint64_t va,
  */
 bool vp_policy_reclaim(struct vp_ctx *ctx, uint32_t dev, uint64_t need);
 
+/*
+ * dev has no memory left even for page tables: move its least recently
+ * used granule of this context to a peer with room, now (a move the proxy
+ * may make alone).  Return: true if memory was freed on dev.
+ */
+bool vp_policy_evacuate(struct vp_ctx *ctx, uint32_t dev);
+
 #endif /* VP_POLICY_H */

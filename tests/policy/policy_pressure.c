@@ -139,11 +139,48 @@ static void thrashing_granule_is_pinned(void **state)
 	free(e);
 }
 
+/*
+ * No page-table reserve and a device whose memory is all data: a kernel
+ * there still runs, because the proxy moves data to a peer to make room
+ * for its page tables.
+ */
+static void full_device_still_runs_kernels(void **state)
+{
+	struct vp_policy pol = vp_policy_defaults;
+	struct p_env *e = malloc(sizeof(*e));
+	const uint64_t mem = 4ull << 20;
+	struct p_guest g, h;
+	struct p_run r;
+
+	(void)state;
+	pol.pt_reserve_kib = 0;
+	p_env_up(e, mem, &pol);
+	p_ctx(e, 1);
+	p_guest_map(e, &g, 1, P_VA, mem, 1);
+	assert_int_equal(p_guest_to_dev(e, &g, 0, g.pages, 0, 0), VSVM_OK);
+	assert_int_equal(p_dev_used(e, 0), mem);
+	p_guest_map(e, &h, 1, P_VA + 64 * P_2M, P_2M, 2);
+	r = p_fill(e, 1, 0, P_VA + 64 * P_2M, P_2M / 4, 0x5eed);
+	assert_int_equal(r.status, VSVM_OK);
+	assert_true(p_stats(e, 1).policy_moves >= 1);
+	assert_true(p_ctx_mem(e, 1, 1) >= P_2M);
+	/* The moved data is intact, and the kernel wrote its range. */
+	memset(g.dev, 0, g.pages);	/* the guest sees device memory */
+	p_guest_check(e, &g, 1);
+	assert_int_equal(p_guest_u32(e, &h, P_2M - 4), 0x5eed);
+	p_guest_free(&g);
+	p_guest_free(&h);
+	vp_svm_ctx_destroy(e->svm, 1);
+	p_env_down(e);
+	free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(oversubscription_completes_with_verified_results),
 		cmocka_unit_test(thrashing_granule_is_pinned),
+		cmocka_unit_test(full_device_still_runs_kernels),
 	};
 
 	return cmocka_run_group_tests_name("policy_pressure", tests, NULL,
