@@ -434,6 +434,9 @@ static int set_attr_piece(struct vp_ctx *ctx, const struct vsvm_request *req,
 	return -VSVM_ERR_NOMEM;
 }
 
+/* set_attr_effects(): bit n = attribute type n was set; and this one. */
+#define SET_ATTR_TO_SYSTEM (1u << 31)
+
 /*
  * What a SET_ATTR does besides recording (docs/memory-hints.md).  The
  * mapping never changes; PTEs do where the new rules ask for it.
@@ -470,7 +473,7 @@ static void set_attr_effects(struct vp_ctx *ctx, uint64_t va, uint64_t end,
 		     1u << VSVM_ATTR_DEVICE_ACCESS | 1u << VSVM_ATTR_READ_MOSTLY))
 		vp_ctx_map_accessed_by(ctx, va, end);
 	/* SYSTEM preferred: no device fault would ever bring data back. */
-	if (types & (1u << 31))
+	if (types & SET_ATTR_TO_SYSTEM)
 		vp_ctx_request_range(ctx, va, end, VSVM_LOC_SYSTEM);
 }
 
@@ -492,7 +495,7 @@ static int cmd_set_attr(struct vp_ctx *ctx, const struct vsvm_request *req,
 		types |= 1u << a.type;
 		if (a.type == VSVM_ATTR_PREFERRED_LOC &&
 		    a.value == VSVM_LOC_SYSTEM)
-			types |= 1u << 31;
+			types |= SET_ATTR_TO_SYSTEM;
 	}
 	/* Walk entries and gaps in order; each piece is set on its own. */
 	while (cur < end) {

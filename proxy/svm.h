@@ -96,7 +96,8 @@ struct vp_svm_config {
 	uint32_t max_launches;
 	uint32_t max_fault_batch;
 	uint32_t max_submit_bytes;
-	const struct vp_policy *policy;	/* NULL: vp_policy_defaults */
+	/* NULL: vp_policy_defaults; read live, must outlive the svm. */
+	const struct vp_policy *policy;
 };
 
 struct vp_svm *vp_svm_create(const struct vp_svm_config *cfg,
