@@ -83,7 +83,8 @@ demo: deps
 	@scripts/demo.sh
 
 test: deps
-	@$(MAKE) --no-print-directory -j$$(nproc) unit-bins fuzz-bin $(TOOLS)
+	@$(MAKE) --no-print-directory -j$$(nproc) unit-bins fuzz-bin $(TOOLS) \
+		kernel-test-bin bench-bin
 	@tests/run.sh --all
 
 test-unit: deps

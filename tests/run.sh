@@ -6,7 +6,9 @@
 #
 #   tests/run.sh --unit   cmocka unit suites (userspace, under a minute)
 #   tests/run.sh --fuzz   the decoder fuzzer for $FUZZ_SECONDS seconds
-#   tests/run.sh --all    everything: unit, build checks, demo, fuzz
+#   tests/run.sh --kernel the booted-kernel suites only (make test-kernel)
+#   tests/run.sh --all    everything: unit, build checks, demo, benchmark
+#                         smoke, booted kernels, fuzz
 #
 # The binaries are built by the Makefile before this runs.  Each cmocka
 # test counts once (TAP output); every other check counts once.
@@ -91,6 +93,29 @@ codec_freestanding() {
 	fi
 }
 
+# The booted-kernel suites (make test-kernel): their cases count one by one,
+# as the unit tests do.  The first run builds the test kernel (cached
+# outside the clone, about 10 min on 2 cores), later runs take minutes.
+run_kernel() {
+	local log=$LOG/test-kernel.log line p f s
+	echo "== booted kernels (make test-kernel; log $log)"
+	tests/kernel/run-all.sh >"$log" 2>&1
+	grep -E '^(kernel-[a-z]+: |not ok|SKIP|# SKIP)' "$log" | sed 's/^/    /'
+	line=$(grep '^test-kernel: ' "$log" | tail -n 1)
+	read -r p f s <<<"$(echo "$line" | sed -n \
+		's/.*: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\1 \2 \3/p')"
+	if [ -z "${p:-}" ]; then
+		fail "test-kernel (no summary line)"
+		tail -n 40 "$log" | sed 's/^/    | /'
+		return
+	fi
+	passed=$((passed + p))
+	skipped=$((skipped + s))
+	failed=$((failed + f))
+	[ "$f" -eq 0 ] || failures+=("test-kernel")
+	echo "$line"
+}
+
 run_fuzz() {
 	local secs=${FUZZ_SECONDS:-60}
 	mkdir -p "$BUILD/fuzz/corpus" "$BUILD/fuzz/artifacts"
@@ -107,6 +132,9 @@ case "${1:---all}" in
 	;;
 --fuzz)
 	run_fuzz
+	;;
+--kernel)
+	run_kernel
 	;;
 --all)
 	run_unit
@@ -126,10 +154,13 @@ case "${1:---all}" in
 		tests/model/check.sh
 	check "kernel modules build against linux-headers-amd64" \
 		make --no-print-directory modules
+	check "benchmark smoke: make bench quick mode writes a well-formed report" \
+		tests/bench/smoke.sh
+	run_kernel
 	run_fuzz
 	;;
 *)
-	echo "usage: $0 --unit | --fuzz | --all" >&2
+	echo "usage: $0 --unit | --fuzz | --kernel | --all" >&2
 	exit 2
 	;;
 esac
