@@ -358,6 +358,88 @@ static void remap_replaces_device_backing(void **state)
 	vp_svm_ctx_destroy(e->svm, 8);
 }
 
+/* Little-endian stores, whatever the host: the wire's byte order. */
+static void put(uint8_t *p, uint64_t v, unsigned int bytes)
+{
+	unsigned int i;
+
+	for (i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * A raw MIGRATE (nr_runs runs of gpa/len each) or, with runs < 0, a raw
+ * PREFETCH: the encoder refuses malformed commands, the device must too.
+ */
+static uint16_t raw(struct p_env *e, uint32_t ctx, uint64_t va, uint64_t len,
+		    uint32_t loc, uint32_t flags, int runs, uint64_t gpa,
+		    uint64_t rlen)
+{
+	struct p_sub *t = p_sub_new(ctx);
+	struct vsvm_response rsp;
+	uint8_t *c = t->cmds;
+	uint32_t n = runs < 0 ? 32 : 40 + 16 * (uint32_t)runs;
+	int i;
+
+	memset(c, 0, n);
+	put(c, runs < 0 ? VSVM_CMD_PREFETCH : VSVM_CMD_MIGRATE, 2);
+	put(c + 4, n, 4);
+	put(c + 8, va, 8);
+	put(c + 16, len, 8);
+	put(c + 24, loc, 4);
+	if (runs < 0) {
+		put(c + 28, flags, 4);
+	} else {
+		put(c + 32, (uint32_t)runs, 4);
+		put(c + 36, flags, 4);
+		for (i = 0; i < runs; i++) {
+			put(c + 40 + 16 * i, gpa, 8);
+			put(c + 48 + 16 * i, rlen, 8);
+		}
+	}
+	t->s.cmds_len = n;
+	vp_svm_submit(e->svm, &t->s);
+	p_wait(t);
+	assert_int_equal(t->s.resp_type, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	p_reply(t, 0, &rsp);
+	p_sub_free(t);
+	return rsp.status;
+}
+
+static void malformed_migrate_and_prefetch_are_rejected(void **state)
+{
+	struct p_env *e = *state;
+
+	p_ctx(e, 9);
+	/* Field checks of 7.8, in order. */
+	assert_int_equal(raw(e, 9, P_VA + 1, P_PG, 0, 0, 1, P_2M, P_PG),
+			 VSVM_ERR_ALIGN);
+	assert_int_equal(raw(e, 9, P_VA, P_PG, VSVM_MAX_DEVICES, 0, 1, P_2M,
+			     P_PG),
+			 VSVM_ERR_VALUE);
+	assert_int_equal(raw(e, 9, P_VA, P_PG, VSVM_LOC_UNSET, 0, 1, P_2M,
+			     P_PG),
+			 VSVM_ERR_VALUE);
+	assert_int_equal(raw(e, 9, P_VA, P_PG, 0, 1, 1, P_2M, P_PG),
+			 VSVM_ERR_RESERVED);
+	assert_int_equal(raw(e, 9, P_VA, P_PG, VSVM_LOC_SYSTEM, 0, 0, 0, 0),
+			 VSVM_ERR_COUNT);
+	assert_int_equal(raw(e, 9, P_VA, P_PG, 0, 0, 1, P_2M + 8, P_PG),
+			 VSVM_ERR_ALIGN);	/* G1 */
+	assert_int_equal(raw(e, 9, P_VA, P_PG, 0, 0, 1, P_2M, 2 * P_PG),
+			 VSVM_ERR_COUNT);	/* G3 */
+	/* Field checks of 7.7. */
+	assert_int_equal(raw(e, 9, P_VA, 0, 0, 0, -1, 0, 0), VSVM_ERR_RANGE);
+	assert_int_equal(raw(e, 9, P_VA, P_PG, VSVM_LOC_UNSET, 0, -1, 0, 0),
+			 VSVM_ERR_VALUE);
+	assert_int_equal(raw(e, 9, P_VA, P_PG, 0, 2, -1, 0, 0),
+			 VSVM_ERR_RESERVED);
+	/* Nothing was applied. */
+	assert_int_equal(p_stats(e, 9).migrate_cmds, 0);
+	assert_int_equal(p_stats(e, 9).prefetches, 0);
+	vp_svm_ctx_destroy(e->svm, 9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +451,7 @@ int main(void)
 		cmocka_unit_test(without_peer_access_device_to_device_is_state),
 		cmocka_unit_test(unmap_and_destroy_give_device_memory_back),
 		cmocka_unit_test(remap_replaces_device_backing),
+		cmocka_unit_test(malformed_migrate_and_prefetch_are_rejected),
 	};
 
 	return cmocka_run_group_tests_name("policy_migrate", tests, setup,

@@ -191,6 +191,39 @@ static void prefetch_state_checks(void **state)
 	vp_svm_ctx_destroy(e->svm, 4);
 }
 
+static void granularity_shapes_migrate_requests(void **state)
+{
+	struct p_env *e = *state;
+	struct vsvm_event_val ev[16];
+	struct vsvm_response rsp;
+	struct p_guest g;
+	uint32_t n, i;
+
+	p_ctx(e, 5);
+	p_guest_map(e, &g, 5, P_VA, P_2M, 5);
+	/* 64 KiB granules: 256 KiB from +32 KiB asks 5 aligned pieces. */
+	assert_int_equal(p_set_attr(e, 5, P_VA, P_2M, VSVM_ATTR_GRANULARITY,
+				    16),
+			 VSVM_OK);
+	assert_int_equal(p_prefetch(e, 5, P_VA + 0x8000, 0x40000, 1,
+				    VSVM_PREFETCH_F_ASYNC, &rsp),
+			 VSVM_OK);
+	n = p_events(e, 5, ev, 16);
+	assert_int_equal(n, 5);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(ev[i].type, VSVM_EVENT_MIGRATE_REQ);
+		assert_int_equal(ev[i].va, P_VA + i * 0x10000);
+		assert_int_equal(ev[i].len, 0x10000);
+		p_guest_answer(e, &g, &ev[i], true);
+	}
+	assert_int_equal(p_events(e, 5, ev, 16), 1);
+	assert_int_equal(ev[0].type, VSVM_EVENT_PREFETCH_DONE);
+	assert_int_equal(ev[0].arg, VSVM_OK);
+	p_guest_check(e, &g, 5);
+	p_guest_free(&g);
+	vp_svm_ctx_destroy(e->svm, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +231,7 @@ int main(void)
 		cmocka_unit_test(async_prefetch_asks_the_guest_and_completes),
 		cmocka_unit_test(async_prefetch_beyond_device_memory_is_nospc),
 		cmocka_unit_test(prefetch_state_checks),
+		cmocka_unit_test(granularity_shapes_migrate_requests),
 	};
 
 	return cmocka_run_group_tests_name("policy_prefetch", tests, setup,
