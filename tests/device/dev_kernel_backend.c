@@ -254,7 +254,7 @@ static void a_slow_guest_holds_up_no_other_vm(void **state)
 	pager_vm(&q.pg, 48);
 	pager_add(&q.pg, TEST_VA, PAGE, fast, RW);
 	pager_add(&f->pg, TEST_VA, PAGE, slow, RW);
-	f->pg.delay_us = 1500000;
+	f->pg.delay_us = 3000000;
 
 	test_launch_init(&ts, VSVM_KERNEL_FILL,
 			 (const uint64_t[]){ TEST_VA, 1024, 5 }, 3);
@@ -271,7 +271,7 @@ static void a_slow_guest_holds_up_no_other_vm(void **state)
 	assert_false(test_launch_is_done(&ts));
 	assert_true((uint64_t)now.tv_sec * 1000000 +
 			    (uint64_t)now.tv_nsec / 1000 - t0 <
-		    1000000);
+		    2500000);
 	assert_int_equal(q.t.l.status, 0);
 	assert_int_equal(fast[1023], 6);
 	test_launch_wait(&ts);
@@ -292,7 +292,7 @@ static void cancel_ends_a_launch_that_waits_for_faults(void **state)
 	struct test_launch t;
 
 	pager_add(&f->pg, TEST_VA, pages * PAGE, buf, RW);
-	f->pg.delay_us = 20000;
+	f->pg.delay_us = 50000;
 	test_launch_init(&t, VSVM_KERNEL_FILL,
 			 (const uint64_t[]){ TEST_VA, pages * PAGE / 4, 3 }, 3);
 	test_launch_start(f->dev, f->pg.vm, &t);
