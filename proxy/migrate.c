@@ -342,7 +342,9 @@ static void forget(struct vp_ctx *ctx, struct vp_range_map *m,
 	if (we > end)
 		free_entries(ctx, m, fixed_dev, end, we);
 	vp_ctx_unmap_all(ctx, ws, we - ws);
-	vp_range_map_remove_whole(&ctx->maps, ws, we, &ws, &we);
+	/* A replica's master still exists; a lost master's mapping goes. */
+	if (m == &ctx->res)
+		vp_range_map_remove_whole(&ctx->maps, ws, we, &ws, &we);
 }
 
 /* Free the replicas of [start, end) on every device; return how many. */
@@ -591,12 +593,18 @@ static int64_t segs_commit(struct vp_ctx *ctx, struct segs *v, uint32_t dst)
 				       sg->va + sg->len);
 			if (vp_range_map_set(&ctx->res, sg->va,
 					     sg->va + sg->len, &val)) {
-				/* Unwind this one: its old home is gone too. */
-				data_free(ctx, dst, sg->dst, sg->len);
+				/*
+				 * Unwind this one (its old home is gone too:
+				 * drop its mapping, the guest maps again) and
+				 * free what the rest would have used.
+				 */
 				vp_range_map_remove_whole(&ctx->maps, sg->va,
 							  sg->va + sg->len,
 							  &val.base,
 							  &val.word[0]);
+				for (; i < v->n; i++)
+					data_free(ctx, dst, v->s[i].dst,
+						  v->s[i].len);
 				return -ENOMEM;
 			}
 		} else {
