@@ -337,6 +337,15 @@ static void unmap_and_destroy_give_device_memory_back(void **state)
 	vp_svm_ctx_destroy(e->svm, 7);
 	for (d = 0; d < P_NDEV; d++)
 		assert_int_equal(p_dev_used(e, (uint32_t)d), start[d]);
+	/* The connection's counters keep what destroyed contexts did. */
+	{
+		struct vp_ctx_stats sum;
+
+		vp_svm_get_stats(e->svm, &sum);
+		assert_true(sum.bytes_to[2] >= LEN);
+		assert_true(sum.bytes_to[1] >= LEN);
+		assert_true(sum.migrate_cmds >= 3);
+	}
 }
 
 static void remap_replaces_device_backing(void **state)
