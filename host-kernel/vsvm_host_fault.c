@@ -228,8 +228,8 @@ static struct vsvmh_fault_rec *vsvmh_fault_get(struct vsvmh_fault_queue *fq,
 
 		mutex_unlock(&fq->lock);
 		left = wait_event_interruptible_timeout(fq->waiters,
-						vsvmh_fault_room(fq, vm),
-						timeout);
+							vsvmh_fault_room(fq, vm),
+							timeout);
 		mutex_lock(&fq->lock);
 		if (!left)
 			return ERR_PTR(-ETIMEDOUT);

@@ -118,7 +118,7 @@ struct vsvmh_device {
  * @waiters: accessors wait here for an answer or for room
  */
 struct vsvmh_fault_queue {
-	struct mutex lock;
+	struct mutex lock;	/* leaf among vsvm locks; guards all below */
 	struct list_head pending;
 	struct list_head unread;
 	struct xarray ids;
@@ -147,7 +147,7 @@ struct vsvmh_file {
 	struct kref ref;
 	struct vsvmh_device *device;
 	struct mm_struct *mm;
-	struct mutex lock;
+	struct mutex lock;	/* outermost; table insert/erase and counts */
 	struct xarray vms;
 	unsigned int nr_vms;
 	struct xarray devmem;
@@ -220,8 +220,8 @@ struct vsvmh_gpuvm {
 	u32 id;
 	bool native;
 	u64 va_end;
-	struct mutex update_lock;
-	struct mutex lock;
+	struct mutex update_lock;	/* tree changes; above mmap_lock */
+	struct mutex lock;		/* page table; below mmap_lock */
 	struct rb_root_cached mappings;
 	unsigned int nr_mappings;
 	bool dead;

@@ -79,7 +79,7 @@ struct vsvmh_dpmem {
 	struct dev_pagemap pagemap;
 	struct resource *res;
 	struct vsvmh_device *device;
-	spinlock_t lock;
+	spinlock_t lock;	/* leaf; page_free may run in any context */
 	struct page *free;
 	unsigned long nr_used;
 	unsigned long nr_pages;
