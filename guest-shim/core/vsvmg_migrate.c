@@ -82,7 +82,7 @@ struct piece {
 	__u64 va;
 	__u32 first; /* page index in the chunk */
 	__u32 nr;
-	__u32 kind;  /* enum piece_kind */
+	__u32 kind; /* enum piece_kind */
 	__u16 status[2];
 };
 
@@ -193,12 +193,13 @@ static void plan_pieces(struct migration *m, __u32 npages)
 		for (i++; i < npages; i++) {
 			__u64 s = m->src[i];
 
-			if (!(s & VSVMG_PFN_MIGRATE) || piece_kind(m, s) != kind ||
+			if (!(s & VSVMG_PFN_MIGRATE) ||
+			    piece_kind(m, s) != kind ||
 			    (s & VSVMG_PFN_WRITE) != wr)
 				break;
 			if (kind != PIECE_PEER &&
-			    piece_gpa(m, kind, i) !=
-				    piece_gpa(m, kind, i - 1) + VSVM_PAGE_SIZE) {
+			    piece_gpa(m, kind, i) != piece_gpa(m, kind, i - 1) +
+							     VSVM_PAGE_SIZE) {
 				if (runs == m->max_runs)
 					break;
 				runs++;
@@ -240,10 +241,10 @@ static int build_piece(struct migration *m, struct piece *p, __u64 start,
 	int ret;
 
 	p->va = va;
-	p->call = vsvmg_call_alloc(2 * (sizeof(struct vsvm_cmd_map) +
-					run_bytes),
-				   sizeof(struct vsvm_reply_hdr) +
-					   sizeof(struct vsvm_reply_migrate));
+	p->call =
+		vsvmg_call_alloc(2 * (sizeof(struct vsvm_cmd_map) + run_bytes),
+				 sizeof(struct vsvm_reply_hdr) +
+					 sizeof(struct vsvm_reply_migrate));
 	if (!p->call)
 		return -VSVMG_ENOMEM;
 	if (p->kind == PIECE_TO_DEVICE) {
@@ -376,8 +377,8 @@ static int migrate_chunk(struct migration *m, __u64 start, __u32 npages)
 			ret = -VSVMG_EAGAIN;
 		} else {
 			for (; queued < m->nr_pieces; queued++) {
-				ret = vsvmg_call_queue(
-					ctx, m->pieces[queued].call);
+				ret = vsvmg_call_queue(ctx,
+						       m->pieces[queued].call);
 				if (ret)
 					break;
 			}
@@ -415,8 +416,7 @@ undo:
 	return -VSVMG_EAGAIN;
 }
 
-static int migration_alloc(struct migration *m, struct vsvmg_ctx *ctx,
-			   __u32 to)
+static int migration_alloc(struct migration *m, struct vsvmg_ctx *ctx, __u32 to)
 {
 	const struct vsvm_caps *caps = &ctx->dev->caps;
 	__u32 max_runs;
@@ -491,8 +491,8 @@ static int answer_request(struct vsvmg_ctx *ctx, __u64 va, __u64 len,
 	return ret;
 }
 
-static int migrate_range(struct vsvmg_ctx *ctx, __u64 va, __u64 len,
-			 __u32 to, __u64 *bytes, __u32 *last_device)
+static int migrate_range(struct vsvmg_ctx *ctx, __u64 va, __u64 len, __u32 to,
+			 __u64 *bytes, __u32 *last_device)
 {
 	struct migration m;
 	__u64 start, end, a;
@@ -642,19 +642,23 @@ static void mirror_range(struct vsvmg_ctx *ctx, __u64 start, __u64 end)
 				break;
 			/* Pieces of guest-RAM pages, with MAP only. */
 			for (i = 0; i < n; i++)
-				m.src[i] = pfn_is_ram(m.dst[i]) ?
-						   m.dst[i] | VSVMG_PFN_MIGRATE :
-						   0;
+				m.src[i] =
+					pfn_is_ram(m.dst[i]) ?
+						m.dst[i] | VSVMG_PFN_MIGRATE :
+						0;
 			plan_pieces(&m, n);
 			ret = 0;
 			for (i = 0; i < m.nr_pieces && !ret; i++) {
 				struct piece *p = &m.pieces[i];
-				struct vsvm_request map = { .op = VSVM_CMD_MAP };
+				struct vsvm_request map = {
+					.op = VSVM_CMD_MAP
+				};
 
 				p->call = vsvmg_call_alloc(
 					sizeof(struct vsvm_cmd_map) +
 						m.max_runs *
-							sizeof(struct vsvm_gpa_run),
+							sizeof(struct
+							       vsvm_gpa_run),
 					sizeof(struct vsvm_reply_hdr));
 				if (!p->call) {
 					ret = -VSVMG_ENOMEM;
@@ -687,8 +691,8 @@ static void mirror_range(struct vsvmg_ctx *ctx, __u64 start, __u64 end)
 			vsvmg_mutex_unlock(&ctx->lock);
 			for (i = 0; i < queued; i++) {
 				vsvmg_call_wait(m.pieces[i].call);
-				vsvmg_call_check(ctx, m.pieces[i].call, NULL,
-						 0, NULL);
+				vsvmg_call_check(ctx, m.pieces[i].call, NULL, 0,
+						 NULL);
 			}
 			free_pieces(&m);
 			if (ret != -VSVMG_EAGAIN)
@@ -865,8 +869,7 @@ int vsvmg_ctx_prefetch_wait(struct vsvmg_ctx *ctx, struct vsvmg_prefetch *pf)
  * @ctx: the context; called from its event thread only
  * @ev: the event; id is the prefetch's token, arg its status
  */
-void vsvmg_prefetch_done(struct vsvmg_ctx *ctx,
-			 const struct vsvm_event_val *ev)
+void vsvmg_prefetch_done(struct vsvmg_ctx *ctx, const struct vsvm_event_val *ev)
 {
 	struct vsvmg_ctx_stats d = { .prefetch_done = 1 };
 	struct vsvmg_prefetch **pos, *pf = NULL;
@@ -884,8 +887,9 @@ void vsvmg_prefetch_done(struct vsvmg_ctx *ctx,
 	} else {
 		/* The issuer has not seen its reply yet: keep it for it. */
 		if (ctx->nr_early_done == VSVMG_EARLY_DONE) {
-			vsvmg_log("vsvmg: ctx %u: PREFETCH_DONE %u for no prefetch",
-				  ctx->id, ctx->early_done[0].token);
+			vsvmg_log(
+				"vsvmg: ctx %u: PREFETCH_DONE %u for no prefetch",
+				ctx->id, ctx->early_done[0].token);
 			ctx->early_done[0] =
 				ctx->early_done[--ctx->nr_early_done];
 		}

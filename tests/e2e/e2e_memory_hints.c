@@ -79,8 +79,9 @@ static void test_read_mostly_replicas_collapse(void **state)
 	e2e_copy_on(e, 1, dst, r, LEN);
 	assert_true(e2e_holds_value(e, dst, LEN, 0x0badf00du));
 	assert_true(e2e_holds_value(e, r, LEN, 0x0badf00du));
-	print_message("device 1 memory: %" PRIu64 " KiB with the replica, %"
-		      PRIu64 " KiB after device 0 wrote\n",
+	print_message("device 1 memory: %" PRIu64
+		      " KiB with the replica, %" PRIu64
+		      " KiB after device 0 wrote\n",
 		      with_replica >> 10, after_write >> 10);
 	assert_true(with_replica >= LEN);
 	assert_true(after_write < LEN);
@@ -171,12 +172,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_read_mostly_replicas_collapse, e2e_setup,
 			e2e_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_oversubscription_completes, e2e_setup,
-			e2e_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_thrashing_stops_migration, e2e_setup,
-			e2e_teardown),
+		cmocka_unit_test_setup_teardown(test_oversubscription_completes,
+						e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(test_thrashing_stops_migration,
+						e2e_setup, e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -183,9 +183,8 @@ int main(void)
 						e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(test_fork_brings_back_first,
 						e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_migration_round_trip_timed, e2e_setup,
-			e2e_teardown),
+		cmocka_unit_test_setup_teardown(test_migration_round_trip_timed,
+						e2e_setup, e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

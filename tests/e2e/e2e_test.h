@@ -34,8 +34,8 @@
 #include "guest_proc.h"
 #include "guest_ram.h"
 
-#define PG	  4096ull
-#define E2E_VA	  0x7f0000000000ull
+#define PG	    4096ull
+#define E2E_VA	    0x7f0000000000ull
 #define E2E_MAX_DEV 4
 
 struct e2e {
@@ -109,13 +109,14 @@ static inline int e2e_has_devmem(struct e2e *e)
 }
 
 /* Skip (with the reason) when the proxy offers no device memory. */
-#define E2E_NEED_DEVMEM(e)                                                   \
-	do {                                                                 \
-		if (!e2e_has_devmem(e)) {                                    \
-			print_message("SKIP: the proxy does not offer "      \
-				      "VSVM_F_DEVICE_MEMORY (no migration)\n"); \
-			skip();                                              \
-		}                                                            \
+#define E2E_NEED_DEVMEM(e)                                                \
+	do {                                                              \
+		if (!e2e_has_devmem(e)) {                                 \
+			print_message(                                    \
+				"SKIP: the proxy does not offer "         \
+				"VSVM_F_DEVICE_MEMORY (no migration)\n"); \
+			skip();                                           \
+		}                                                         \
 	} while (0)
 
 static inline int e2e_teardown(void **state)

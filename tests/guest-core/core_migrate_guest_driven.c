@@ -297,9 +297,8 @@ static void test_prefetch_async_completes(void **state)
 	/* PREFETCH_DONE queued before the reply: it may overtake it. */
 	fx->h->prefetch_done_now = 1;
 	for (i = 0; i < 20; i++) {
-		assert_int_equal(vsvmg_ctx_prefetch_async(fx->ctx, VA, PG, 0,
-							  &pf2),
-				 0);
+		assert_int_equal(
+			vsvmg_ctx_prefetch_async(fx->ctx, VA, PG, 0, &pf2), 0);
 		assert_int_equal(vsvmg_ctx_prefetch_wait(fx->ctx, &pf2), 0);
 	}
 	assert_int_equal(fx_stats(fx).prefetch_done, 21);

@@ -237,8 +237,7 @@ static void test_no_callback_faults(void **state)
 	assert_int_equal(to_device(f, N, 0), N);
 	gsim_mm_set_devmem_fault(f->mm, NULL, NULL);
 	assert_int_equal(gsim_mm_read(f->mm, VA, &b, 1), -EFAULT);
-	assert_int_equal(gsim_mm_mprotect(f->mm, VA, PG, GSIM_PROT_READ),
-			 -EIO);
+	assert_int_equal(gsim_mm_mprotect(f->mm, VA, PG, GSIM_PROT_READ), -EIO);
 	assert_null(gsim_mm_fork(f->mm));
 }
 
