@@ -208,6 +208,7 @@ struct vp_gran *vp_gran_get(struct vp_ctx *ctx, uint64_t va)
 		return NULL;
 	g->shift = vp_ctx_gran_shift(ctx, va);
 	g->va = va & ~((1ull << g->shift) - 1);
+	t->shifts |= 1ull << g->shift;
 	h = gran_hash(g->va, t->nr_buckets);
 	g->next = t->buckets[h];
 	t->buckets[h] = g;
@@ -215,12 +216,51 @@ struct vp_gran *vp_gran_get(struct vp_ctx *ctx, uint64_t va)
 	return g;
 }
 
+/* Drop the record of exactly (va, shift) if there is one. */
+static void gran_drop_one(struct vp_gran_table *t, uint64_t va, uint32_t shift)
+{
+	struct vp_gran **p, *g;
+
+	for (p = &t->buckets[gran_hash(va, t->nr_buckets)]; (g = *p);
+	     p = &g->next) {
+		if (g->va == va && g->shift == shift) {
+			*p = g->next;
+			free(g);
+			t->count--;
+			return;
+		}
+	}
+}
+
 void vp_gran_drop(struct vp_ctx *ctx, uint64_t start, uint64_t end)
 {
 	struct vp_gran_table *t = &ctx->grans;
 	struct vp_gran **p, *g;
-	uint32_t i;
+	uint64_t lookups = 0;
+	uint32_t i, sh;
 
+	if (!t->count)
+		return;
+	/*
+	 * UNMAP is on the invalidation path: look up the granules of the
+	 * range, size by size, unless that costs more than a scan.
+	 */
+	for (sh = 12; sh < 64; sh++)
+		if (t->shifts & (1ull << sh))
+			lookups += ((end - start) >> sh) + 1;
+	if (lookups <= t->nr_buckets) {
+		for (sh = 12; sh < 64; sh++) {
+			uint64_t sz = 1ull << sh, va;
+
+			if (!(t->shifts & (1ull << sh)))
+				continue;
+			va = (start + sz - 1) & ~(sz - 1);
+			for (; va >= start && va + sz <= end && va + sz > va;
+			     va += sz)
+				gran_drop_one(t, va, sh);
+		}
+		return;
+	}
 	for (i = 0; i < t->nr_buckets; i++) {
 		for (p = &t->buckets[i]; (g = *p);) {
 			uint64_t gend = g->va + (1ull << g->shift);

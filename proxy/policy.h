@@ -104,6 +104,7 @@ struct vp_gran_table {
 	struct vp_gran **buckets;
 	uint32_t nr_buckets;		/* a power of two, or 0 */
 	uint64_t count;
+	uint64_t shifts;		/* bit n: a record of size 2^n was made */
 };
 
 uint64_t vp_now_ns(void);
