@@ -45,3 +45,17 @@ bench-quick: deps
 # complete and well formed (not the figures).
 bench-smoke:
 	@tests/bench/smoke.sh
+
+# The baselines' own test (host-native and partitioned VA spaces), with
+# sanitizers like every other test; run by tests/bench/smoke.sh.  Kept out
+# of build/tests/, whose binaries tests/run.sh runs on its own.
+BENCH_TEST   := $(BUILD)/bench-tests/native_baselines
+BENCH_TEST_SRCS := tests/bench/native_baselines.c proxy/native.c \
+		   proxy/partition.c proxy/range_map.c $(DEVICE_SRCS) $(CODEC)
+
+$(BENCH_TEST): $(call OBJ,$(BENCH_TEST_SRCS))
+	@mkdir -p $(@D)
+	$(CC) $(SAN) $^ $(LIBS) -o $@
+
+.PHONY: bench-test-bin
+bench-test-bin: $(BENCH_TEST)

@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# smoke.sh - vsvm-bench in quick mode, then a check that its report is
-# produced and well formed: report.json parses and every metric carries
+# smoke.sh - the benchmark's baselines' own unit test, vsvm-bench in quick
+# mode, then a check that its report is produced and well formed: report.json parses and every metric carries
 # the fields docs/performance.md describes, report.md has a table per
 # family, and every plot the JSON names is a PNG.  The figures themselves
 # are not judged: targets live in the report, never in tests.
@@ -12,10 +12,16 @@ BUILD=${BUILD:-build}
 out=${BENCH_SMOKE_OUT:-$BUILD/bench-smoke}
 mkdir -p "$(dirname "$out")"
 
-if ! make --no-print-directory -s bench-bin >"$out.build.log" 2>&1; then
-	mkdir -p "$out"
+if ! make --no-print-directory -s bench-bin bench-test-bin \
+	>"$out.build.log" 2>&1; then
 	echo "bench-smoke: FAIL: building vsvm-bench:"
 	tail -n 20 "$out.build.log"
+	exit 1
+fi
+# The baselines first: a figure is only as good as its denominator.
+if ! "$BUILD/bench-tests/native_baselines" >"$out.baselines.log" 2>&1; then
+	echo "bench-smoke: FAIL: the host-native/partitioned baselines:"
+	tail -n 30 "$out.baselines.log"
 	exit 1
 fi
 rm -rf "$out"
