@@ -269,7 +269,8 @@ static void report(struct proc_run *runs, uint32_t n)
 			for (i = 0; i < n; i++)
 				peak += runs[i].dev_mem_max[d];
 			printf("device %u: %llu MiB memory, %u execution units; "
-			       "page tables, sum of each process's peak: "
+			       "memory held (page tables, data), sum of each "
+			       "process's peak: "
 			       "%llu KiB (now %llu KiB for process %u)\n",
 			       d, dv[d].mem_size >> 20, dv[d].exec_units,
 			       (unsigned long long)(peak >> 10),
