@@ -339,6 +339,62 @@ static void test_fault_on_device_page_not_mapped(void **state)
 	assert_int_equal(fx_count_op(fx, VSVM_CMD_MAP), maps);
 }
 
+/*
+ * A hostile host: a MIGRATE_REQ for a device the context does not have
+ * or beyond its VA width is dropped (nothing moves, nothing is answered);
+ * PREFETCH_DONEs for tokens nobody waits for are kept, a bounded number,
+ * and do not complete anybody else's prefetch.
+ */
+static void test_bogus_events_dropped(void **state)
+{
+	struct core_fx *fx = *state;
+	struct vsvm_event_val ev[3] = {
+		{ .type = VSVM_EVENT_MIGRATE_REQ,
+		  .id = 1,
+		  .va = VA,
+		  .len = N * PG,
+		  .device = 9 },
+		{ .type = VSVM_EVENT_MIGRATE_REQ,
+		  .id = 2,
+		  .va = 1ull << 48,
+		  .len = PG,
+		  .device = 0 },
+		{ .type = VSVM_EVENT_MIGRATE_REQ,
+		  .id = 3,
+		  .va = VA,
+		  .len = N * PG,
+		  .device = 0 },
+	};
+	struct vsvm_event_val done = { .type = VSVM_EVENT_PREFETCH_DONE,
+				       .va = VA,
+				       .len = PG,
+				       .device = 0 };
+	struct vsvmg_prefetch pf;
+	struct fh_rec mig;
+	__u32 i;
+
+	start_with_devmem(fx);
+	for (i = 0; i < 100; i++) {
+		done.id = 1000 + i;
+		fh_inject(fx->h, fx->id, &done, 1);
+	}
+	fh_inject(fx->h, fx->id, ev, 3);
+	/* Only the valid request is served; it comes after the bogus ones. */
+	assert_true(wait_migrates(fx, 2));
+	fx_sleep_ms(20);
+	assert_int_equal(fx_count_op(fx, VSVM_CMD_MIGRATE), 2);
+	assert_true(fx_nth_op(fx, VSVM_CMD_MIGRATE, 1, &mig));
+	assert_int_equal(mig.seq, 3);
+	assert_int_equal(fx_stats(fx).migrate_reqs, 1);
+	assert_int_equal(fx_stats(fx).prefetch_done, 100);
+	/* A real prefetch still waits for its own token. */
+	assert_int_equal(vsvmg_ctx_prefetch_async(fx->ctx, VA, PG, 0, &pf), 0);
+	done.id = pf.token;
+	done.arg = VSVM_ERR_CANCELED;
+	fh_inject(fx->h, fx->id, &done, 1);
+	assert_int_equal(vsvmg_ctx_prefetch_wait(fx->ctx, &pf), -ECANCELED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +424,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_fault_on_device_page_not_mapped, fx_setup,
 			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bogus_events_dropped,
+						fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
