@@ -507,6 +507,19 @@ int gsim_wl_hinted(struct gsim_proc *p, uint32_t device, uint64_t seed,
 	memcpy(&args[4], &s2, 8);
 	if (launch(p, VSVM_KERNEL_TRIAD, other, args, res, &out))
 		goto out_unmap;
+	/*
+	 * Then move it all to the other device explicitly (device to device
+	 * where it is in device memory); the CPU read below brings it home.
+	 */
+	if (vsvmg_ctx_features(p->ctx) & VSVM_F_DEVICE_MEMORY) {
+		int mr = vsvmg_ctx_migrate(p->ctx, a, 3 * sz, other, NULL);
+
+		if (mr && mr != -ENOSPC) {
+			fail(res, "migrate to the other device: errno %llu%.0llu",
+			     (uint64_t)-mr, 0);
+			goto out_unmap;
+		}
+	}
 	get(p, a, va, sz);
 	for (i = 0; i < n; i++) {
 		volatile double want = vb[i] + s2 * vc[i];
@@ -519,10 +532,10 @@ int gsim_wl_hinted(struct gsim_proc *p, uint32_t device, uint64_t seed,
 	res->migrated = migrated_pages(p) - before;
 	snprintf(res->note, sizeof(res->note),
 		 "preferred dev %u, accessed by all: faults dev %u %llu, "
-		 "dev %u %llu; %llu pages migrated",
+		 "dev %u %llu; %llu pages migrated (then all to dev %u)",
 		 device, device, (unsigned long long)f1, other,
 		 (unsigned long long)res->faults,
-		 (unsigned long long)res->migrated);
+		 (unsigned long long)res->migrated, other);
 	res->faults += f1;
 	ret = 0;
 out_unmap:
@@ -577,10 +590,26 @@ int gsim_wl_prefetched(struct gsim_proc *p, uint32_t device, uint64_t seed,
 			goto out_unmap;
 		}
 	}
+	/* The source, in device memory now, moves device to device. */
+	if (vsvmg_ctx_features(p->ctx) & VSVM_F_DEVICE_MEMORY) {
+		uint32_t other = (device + 1) % vsvmg_ctx_num_devices(p->ctx);
+
+		pr = vsvmg_ctx_migrate(p->ctx, src, bytes, other, NULL);
+		if (pr && pr != -ENOSPC) {
+			fail(res, "migrate to the other device: errno %llu%.0llu",
+			     (uint64_t)-pr, 0);
+			goto out_unmap;
+		}
+		if (get(p, src, back, bytes) || memcmp(back, in, bytes)) {
+			fail(res, "source changed by its moves%.0llu%.0llu", 0,
+			     0);
+			goto out_unmap;
+		}
+	}
 	res->migrated = migrated_pages(p) - before;
 	snprintf(res->note, sizeof(res->note),
 		 "prefetched to dev %u (async + sync): faults %llu; %llu pages "
-		 "migrated",
+		 "migrated (source then to the other device and back)",
 		 device, (unsigned long long)res->faults,
 		 (unsigned long long)res->migrated);
 	(void)out;

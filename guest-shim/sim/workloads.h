@@ -33,7 +33,7 @@ struct gsim_wl_result {
 	uint64_t dev_mem[GSIM_WL_MAX_DEVICES];
 	/* Memory hints workloads: pages the workload's MIGRATEs moved. */
 	uint64_t migrated;
-	char note[96];		/* what the workload shows, when it passed */
+	char note[160];		/* what the workload shows, when it passed */
 };
 
 typedef int (*gsim_wl_fn)(struct gsim_proc *p, uint32_t device, uint64_t seed,
