@@ -1348,6 +1348,56 @@ TEST_F(dev, migrate_between_devices)
 	EXPECT_EQ(mem_used_settled(self->fd[1], b1), b1);
 }
 
+TEST_F(dev, migrate_then_munmap_frees_device_memory)
+{
+	size_t len = 8 * PAGE;
+	char *buf = map_anon(len);
+	uint64_t base, pages;
+
+	ASSERT_TRUE(buf);
+	REQUIRE_DEVICE_PRIVATE(self->caps[0]);
+	fill(buf, len, 57);
+	base = mem_used(self->fd[0]);
+	ASSERT_RC(migrate(self->fd[0], buf, len, VSVMH_MIGRATE_TO_DEVICE,
+			  &pages), 0);
+	ASSERT_EQ(pages, 8);
+	ASSERT_RC(mirror(self->fd[0], self->vm, GVA, buf, len, PROT_RW, 0), 0);
+	ASSERT_OK(munmap(buf, len));
+	EXPECT_EQ(mem_used_settled(self->fd[0], base), base);
+	EXPECT_RC(dev_read(self->fd[0], self->vm, GVA, &pages, 8), -EFAULT);
+}
+
+/* Device-private pages shared by fork: both sides read their data back. */
+TEST_F(dev, migrate_then_fork)
+{
+	size_t len = 4 * PAGE;
+	char *buf = map_anon(len), *out = malloc(len);
+	uint64_t base, pages;
+	pid_t pid;
+
+	ASSERT_TRUE(buf && out);
+	REQUIRE_DEVICE_PRIVATE(self->caps[0]);
+	fill(buf, len, 58);
+	base = mem_used(self->fd[0]);
+	ASSERT_RC(migrate(self->fd[0], buf, len, VSVMH_MIGRATE_TO_DEVICE,
+			  &pages), 0);
+	ASSERT_EQ(pages, 4);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_CHECK(check(buf, len, 58) == -1);
+		fill(buf, len, 59);
+		CHILD_CHECK(check(buf, len, 59) == -1);
+		_exit(0);
+	}
+	EXPECT_EQ(wait_child(pid), 0);
+	EXPECT_EQ(check(buf, len, 58), -1);
+	ASSERT_RC(mirror(self->fd[0], self->vm, GVA, buf, len, PROT_RW, 0), 0);
+	ASSERT_RC(dev_read(self->fd[0], self->vm, GVA, out, len), 0);
+	EXPECT_EQ(check(out, len, 58), -1);
+	EXPECT_EQ(mem_used_settled(self->fd[0], base), base);
+}
+
 /* ==== isolation ======================================================= */
 
 TEST_F(dev, isolation_identical_gpu_va)
@@ -1815,6 +1865,45 @@ TEST_F(dev, fault_fd_close_fails_pending_with_enodev)
 	close(ffd);
 	pthread_join(a.thread, NULL);
 	EXPECT_RC(a.ret, -ENODEV);
+}
+
+/* A process killed while its access waits for userspace dies at once. */
+TEST(fault_wait_is_killable)
+{
+	int ready[2], status;
+	double start;
+	pid_t pid;
+	char c;
+
+	ASSERT_OK(pipe(ready));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct accessor a = { .op = VSVMH_ACCESS_READ, .gva = GVA,
+				      .len = 8, .timeout_ms = 60000 };
+		struct vsvmh_fault rec;
+		uint64_t v;
+		int ffd;
+
+		a.fd = dev_open(0);
+		a.buf = &v;
+		CHILD_CHECK(a.fd >= 0);
+		CHILD_CHECK(vm_create(a.fd, 0, 0, &a.vm) == 0);
+		ffd = fault_fd(a.fd);
+		CHILD_CHECK(ffd >= 0);
+		CHILD_CHECK(accessor_start(&a) == 0);
+		CHILD_CHECK(fault_next(ffd, &rec, 5000) == 1);
+		CHILD_CHECK(write(ready[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	usleep(100000);
+	start = th_now();
+	ASSERT_OK(kill(pid, SIGKILL));
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_LT(th_now() - start, 5.0);
 }
 
 static void on_usr1(int sig)
