@@ -403,7 +403,15 @@ static int migrate_chunk(struct migration *m, __u64 start, __u32 npages)
 		}
 		ops->migrate_finalize(ctx->mm, start, npages, m->src, m->dst);
 		free_pieces(m);
-		return err;
+		/*
+		 * A MAP refused as STALE (the host's defence, protocol.md
+		 * 7.2.1) means an invalidation got in after all: what did not
+		 * move is set up again, like any other race.
+		 */
+		if (err != -VSVMG_ESTALE)
+			return err;
+		m->d.migrate_raced++;
+		continue;
 
 undo:
 		for (i = 0; i < npages; i++)

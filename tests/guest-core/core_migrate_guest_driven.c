@@ -395,6 +395,37 @@ static void test_bogus_events_dropped(void **state)
 	assert_int_equal(vsvmg_ctx_prefetch_wait(fx->ctx, &pf), -ECANCELED);
 }
 
+static int stale_once(struct fake_host *h, const struct vsvm_request *req,
+		      void *arg)
+{
+	int *n = arg;
+
+	(void)h;
+	(void)req;
+	return (*n)++ ? -1 : VSVM_ERR_STALE;
+}
+
+/* The MAP in front of a MIGRATE refused as STALE: set up and sent again. */
+static void test_stale_map_sets_up_again(void **state)
+{
+	struct core_fx *fx = *state;
+	struct fh_rec mig;
+	int calls = 0;
+
+	start_with_devmem(fx);
+	fh_set_map_status(fx->h, stale_once, &calls);
+	assert_int_equal(vsvmg_ctx_migrate(fx->ctx, VA, N * PG, 1, NULL), 0);
+	assert_int_equal(fx->mm->setups, 2);
+	assert_int_equal(fx_count_op(fx, VSVM_CMD_MAP), 2);
+	/* The first MIGRATE was canceled with its MAP; the second moved. */
+	assert_true(fx_nth_op(fx, VSVM_CMD_MIGRATE, 0, &mig));
+	assert_int_equal(mig.status, VSVM_OK);
+	assert_int_equal(fx_count_op(fx, VSVM_CMD_MIGRATE), 1);
+	assert_int_equal(dev_pages(fx, 1), N);
+	assert_int_equal(fx_stats(fx).migrate_raced, 1);
+	assert_null(fx_incoherent(fx));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +456,8 @@ int main(void)
 			test_fault_on_device_page_not_mapped, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bogus_events_dropped,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stale_map_sets_up_again,
 						fx_setup, fx_teardown),
 	};
 
