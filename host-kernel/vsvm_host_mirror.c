@@ -206,6 +206,17 @@ static int vsvmh_mirror_install(struct vsvmh_mapping *m, u64 gpu_va,
 	return 0;
 }
 
+static bool vsvmh_mirror_all_writable(const unsigned long *pfns,
+				      unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++)
+		if (!(pfns[i] & HMM_PFN_WRITE))
+			return false;
+	return true;
+}
+
 /* Tables one install of up to VSVMH_MIRROR_CHUNK pages can need. */
 static unsigned int vsvmh_mirror_tables(struct vsvmh_gpuvm *vm)
 {
@@ -257,6 +268,17 @@ static int vsvmh_mirror_fault_chunk(struct vsvmh_mapping *m, u64 gpu_va,
 			continue;
 		if (ret)
 			break;
+		/*
+		 * hmm_range_fault() hands back this device's pages as they are,
+		 * even read-only ones (fork made them COW) when asked for write.
+		 * Fault them back to system memory instead, which breaks the
+		 * COW; else the device would replay the write forever.
+		 */
+		if (write && range.dev_private_owner &&
+		    !vsvmh_mirror_all_writable(pfns, npages)) {
+			range.dev_private_owner = NULL;
+			continue;
+		}
 
 		mutex_lock(&vm->lock);
 		if (mmu_interval_read_retry(range.notifier,
