@@ -45,8 +45,9 @@ for kind in $kinds; do
 		line="kernel-$kind: 0 passed, 1 failed, 0 skipped (not run: no kernel or no module)"
 		echo "$line"
 	else
-		out=$(tests/kernel/run.sh "$kind" "$kernel" "$initrd" | tee /dev/stderr)
-		line=$(echo "$out" | grep "^kernel-$kind: " | tail -n 1)
+		out=build/test-logs/kernel-$kind.summary
+		tests/kernel/run.sh "$kind" "$kernel" "$initrd" | tee "$out"
+		line=$(grep "^kernel-$kind: " "$out" | tail -n 1)
 		[ -n "$line" ] || line="kernel-$kind: 0 passed, 1 failed, 0 skipped (runner died)"
 	fi
 	summaries+=("$line")

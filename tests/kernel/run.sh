@@ -189,5 +189,8 @@ if [ ${#problems[@]} -gt 0 ]; then
 	done
 	echo "    (console: $console, results: $tap)"
 fi
-echo "kernel-$kind: $passed passed, $failed failed, $skipped skipped ($secs s)"
+# Guest time from power-on to /init, from the console's timestamps.
+init_at=$(grep -m 1 'vsvm-init: start' "$console" 2>/dev/null |
+	sed -n 's/^\[ *\([0-9]*\)\..*/\1/p')
+echo "kernel-$kind: $passed passed, $failed failed, $skipped skipped ($secs s${init_at:+, /init after ${init_at} s})"
 [ "$failed" -eq 0 ]
