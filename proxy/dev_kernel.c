@@ -58,6 +58,15 @@
  * permission (the guest answered but mapped too little): the EU faults
  * again, as dev_sim does, until the launch is canceled.
  *
+ * A permission miss (a write to a page mirrored read-only: copy-on-write
+ * after a guest fork, or a window the core mapped after a read fault) is
+ * no fault record in vsvm_host.ko: the NOWAIT access fails with -EFAULT
+ * at once.  On a GPU it is a replayable fault like any other, so the EU
+ * asks the VM's fault function itself, from its own thread with no lock
+ * held, exactly as a dev_sim EU does, and replays.  A page that keeps
+ * failing after DK_PERM_TRIES answers is one the module cannot fault on
+ * the host: the launch fails with VSVM_ERR_FAULT and a log line.
+ *
  * DOC: VM lifetime
  *
  * device.h has vm_destroy() called with no launch running, and the SVM
@@ -104,6 +113,12 @@
  */
 #define DK_WAIT_MS	      60000
 #define DK_WAIT_TRIES	      3
+/*
+ * Permission misses of one page answered in a row before the EU gives up
+ * (the host page itself cannot be faulted: no answer will help).  The
+ * owner maps on the first answer, so a few cover every race with UNMAP.
+ */
+#define DK_PERM_TRIES	      16
 /* Records read from the fault fd in one read(). */
 #define DK_READ_BATCH	      64
 /* Error lines printed before the rest are only counted. */
@@ -559,11 +574,34 @@ static int dk_wait_page(struct dk_eu *eu, const struct dk_vm *vm,
 	}
 }
 
+/*
+ * A permission miss (DOC: Faults): ask the VM's owner from this EU's own
+ * thread, as a dev_sim EU does.  No lock of the backend is held here.
+ * Return: 0 to replay, or the negated status that fails the launch.
+ */
+static int dk_fault_direct(struct dk_eu *eu, const struct dk_vm *cvm,
+			   uint32_t op, uint64_t page)
+{
+	struct dk_vm *vm = (struct dk_vm *)cvm;
+	enum vp_access kind = op == VSVMH_ACCESS_READ  ? VP_ACCESS_READ :
+			      op == VSVMH_ACCESS_WRITE ? VP_ACCESS_WRITE :
+							 VP_ACCESS_ATOMIC;
+	int ret;
+
+	if ((page >> vm->va_bits) || !vm->fault)
+		return -VSVM_ERR_FAULT;
+	atomic_fetch_add_explicit(&eu->cur->faults, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&vm->faults, 1, memory_order_relaxed);
+	ret = vm->fault(vm->owner, to_dev_vm(vm), page, kind);
+	return ret > 0 ? -VSVM_ERR_FAULT : ret;
+}
+
 int dk_access(struct dk_eu *eu, const struct dk_vm *vm, uint32_t op,
 	      uint64_t va, void *buf, uint64_t len, uint64_t *fault_va)
 {
 	struct dk_device *dev = vm->dev;
-	uint64_t off = 0, page, seq;
+	uint64_t off = 0, page, seq, perm_page = UINT64_MAX;
+	uint32_t perm_tries = 0;
 	struct vsvmh_access a;
 	int err, ret;
 
@@ -608,8 +646,27 @@ int dk_access(struct dk_eu *eu, const struct dk_vm *vm, uint32_t op,
 		case -EINTR:
 			continue;
 		case -EFAULT:
-			/* No record: the host page is gone, or no way to ask. */
-			return -VSVM_ERR_FAULT;
+			/*
+			 * No record: the PTE lacks the permission (a page the
+			 * owner mapped read-only, copy-on-write), or the host
+			 * page cannot be faulted.  Asking the owner fixes the
+			 * first; a page that keeps failing is the second.
+			 */
+			if (page != perm_page)
+				perm_tries = 0;
+			perm_page = page;
+			if (++perm_tries > DK_PERM_TRIES) {
+				dk_err(dev,
+				       "ACCESS %s vm %u 0x%" PRIx64
+				       ": -EFAULT after %u answered faults",
+				       dk_op_name(op), vm->id, page,
+				       DK_PERM_TRIES);
+				return -VSVM_ERR_FAULT;
+			}
+			ret = dk_fault_direct(eu, vm, op, page);
+			if (ret)
+				return ret;
+			continue;
 		case -ECANCELED:
 			return -VSVM_ERR_CANCELED;
 		default:

@@ -7,7 +7,8 @@
  * status reaches the launch; one slow guest does not hold up another VM's
  * faults; a cancel ends a launch that waits for faults; vm_unmap makes the
  * next access fault again; a write to a read-only mirror faults as WRITE
- * and replays once the owner maps it writable.
+ * (the module fails it at once; the EU asks the owner itself) and replays
+ * once the owner maps it writable, and fails the launch if it never does.
  *
  * Copyright (C) 2026 The vsvm authors
  */
@@ -365,6 +366,29 @@ static void a_write_to_a_read_only_page_faults_as_write(void **state)
 	free(buf);
 }
 
+/*
+ * An owner that answers a permission miss without ever granting it: the
+ * EU asks DK_PERM_TRIES (16) times, then fails the launch, not forever.
+ */
+static void a_permission_never_granted_fails_the_launch(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t *buf = test_alloc(PAGE, PAGE);
+	struct vp_launch l;
+
+	pager_add(&f->pg, TEST_VA, PAGE, buf, VP_PROT_READ);
+	f->pg.fail = 0;
+	assert_int_equal(
+		f->dev->ops->vm_map(f->pg.vm, TEST_VA, PAGE, buf, VP_PROT_READ),
+		0);
+	l = RUN(f->dev, f->pg.vm, VSVM_KERNEL_FILL, TEST_VA, 1024, 7);
+	assert_int_equal(l.status, -VSVM_ERR_FAULT);
+	assert_int_equal(l.fault_va, TEST_VA);
+	assert_int_equal(l.faults, 16);
+	assert_int_equal(buf[0], 0);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +411,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			a_write_to_a_read_only_page_faults_as_write, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			a_permission_never_granted_fails_the_launch, setup,
 			teardown),
 	};
 

@@ -11,7 +11,8 @@
  * the test's own memory, so no HMM); UNMAP that waits for accesses in
  * flight (one rwlock: accesses copy under it for read, MIRROR and UNMAP
  * change the table under it for write); ACCESS page by page with the
- * permission of its op; a miss queues one record per (VM, page) to a pipe
+ * permission of its op (a page mapped without it fails with -EFAULT at
+ * once, as vsvm_host.ko does); a miss queues one record per (VM, page) to a pipe
  * (the fault fd), NOWAIT returns -EAGAIN, otherwise the caller sleeps
  * until FAULT_REPLY and replays once: a replay that still misses fails
  * with -EFAULT, as the uapi reads.  Not modelled: native VMs, device
@@ -151,17 +152,23 @@ static inline int fake_unmap(struct fake_module *m, struct vsvmh_range *a)
 	return 0;
 }
 
-/* One page of an access; pt held for read.  Return: true if done. */
-static inline bool fake_touch(struct fake_module *m, struct vsvmh_access *a,
-			      uint64_t va, uint64_t n, uint8_t *buf)
+/*
+ * One page of an access; pt held for read.  Return: 1 if done, 0 on a
+ * miss, -1 if the page is mapped without the permission (vsvm_host.ko
+ * fails that access with -EFAULT at once and queues no record).
+ */
+static inline int fake_touch(struct fake_module *m, struct vsvmh_access *a,
+			     uint64_t va, uint64_t n, uint8_t *buf)
 {
 	static const uint32_t need[] = { 0, VSVMH_PROT_READ, VSVMH_PROT_WRITE,
 					 VSVMH_PROT_ATOMIC };
 	struct fake_page *p = *fake_find(m, a->vm_id, va / 4096);
 	uint8_t *h;
 
-	if (!p || !(p->prot & need[a->op]))
-		return false;
+	if (!p)
+		return 0;
+	if (!(p->prot & need[a->op]))
+		return -1;
 	h = p->hva + (va & 4095);
 	if (a->op == VSVMH_ACCESS_READ)
 		memcpy(buf, h, n);
@@ -170,7 +177,7 @@ static inline bool fake_touch(struct fake_module *m, struct vsvmh_access *a,
 	else
 		*(uint64_t *)buf = __atomic_fetch_add(
 			(uint64_t *)h, *(uint64_t *)buf, __ATOMIC_RELAXED);
-	return true;
+	return 1;
 }
 
 /* Find or queue the record for (vm, page); m->lock held. */
@@ -228,7 +235,7 @@ static inline int fake_access(struct fake_module *m, struct vsvmh_access *a)
 	while (a->done < a->len) {
 		uint64_t va = a->gpu_va + a->done;
 		uint64_t n = 4096 - (va & 4095);
-		bool ok;
+		int ok;
 
 		if (n > a->len - a->done)
 			n = a->len - a->done;
@@ -236,12 +243,12 @@ static inline int fake_access(struct fake_module *m, struct vsvmh_access *a)
 		ok = fake_touch(m, a, va, n, buf + a->done);
 		pthread_rwlock_unlock(&m->pt);
 		a->fault_va = va & ~4095ull;
-		if (ok) {
+		if (ok > 0) {
 			a->done += n;
 			replayed = false;
 			continue;
 		}
-		if (replayed)
+		if (ok < 0 || replayed)
 			return fake_fail(EFAULT);
 		pthread_mutex_lock(&m->lock);
 		if (!m->fault_fd_open) {
