@@ -10,7 +10,8 @@
 # ttyS1 and scans ttyS0 for kernel reports.  Environment from the kernel
 # command line: VSVM_KIND (custom|stock), VSVM_EXPECT_DEVICE_PRIVATE
 # (0|1), VSVM_TESTS (optional: case names for vsvmh_test, comma
-# separated), VSVM_SCENARIOS (0: skip guest.d, for quick runs by hand).
+# separated), VSVM_SCENARIOS (0: skip guest.d, for quick runs by hand),
+# VSVM_INJECT_REPORT (1: print a fake kernel WARNING, to check the runner).
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /bin /sbin /usr/bin /usr/sbin
 /bin/busybox mount -t proc proc /proc
 /bin/busybox --install -s /bin
@@ -100,6 +101,9 @@ if [ "$loaded" = 1 ]; then
 	fi
 fi
 
+# The runner's own check: a kernel report must fail the run.
+[ "${VSVM_INJECT_REPORT:-0}" = 1 ] &&
+	kmsg "WARNING: injected by VSVM_INJECT_REPORT=1 (runner self-check)"
 kmsg "done"
 # Let the last kernel messages reach the console before the end marker.
 sleep 1

@@ -13,6 +13,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 
 kinds=${*:-custom stock}
+mkdir -p build/test-logs
 test_bin=build/kernel/vsvmh_test
 total_p=0 total_f=0 total_s=0
 summaries=()

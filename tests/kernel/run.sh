@@ -14,7 +14,8 @@
 # to reach /init before the boot is tried again, default 300 / 150),
 # VSVM_BOOT_TRIES (default 3), VSVM_TESTS (comma-separated case names
 # to run, default all), VSVM_SCENARIOS=0 (skip tests/kernel/guest.d; quick
-# runs by hand only), VSVM_CACHE (kernel cache, default /var/cache/vsvm).
+# runs by hand only), VSVM_INJECT_REPORT=1 (the guest prints a fake kernel
+# WARNING: the run must fail; checks this script), VSVM_CACHE (kernel cache, default /var/cache/vsvm).
 #
 # Logs: build/test-logs/kernel-KIND.console.log (ttyS0: kernel messages
 # and all output) and build/test-logs/kernel-KIND.tap (ttyS1: results).
@@ -76,6 +77,8 @@ append="$append transparent_hugepage=madvise hung_task_panic=0"
 append="$append VSVM_KIND=$kind VSVM_EXPECT_DEVICE_PRIVATE=$devpriv"
 [ -n "${VSVM_TESTS:-}" ] && append="$append VSVM_TESTS=$VSVM_TESTS"
 [ -n "${VSVM_SCENARIOS:-}" ] && append="$append VSVM_SCENARIOS=$VSVM_SCENARIOS"
+[ -n "${VSVM_INJECT_REPORT:-}" ] &&
+	append="$append VSVM_INJECT_REPORT=$VSVM_INJECT_REPORT"
 
 # A TCG guest on a loaded host now and then hangs early in boot, before
 # /init, on a timer calibrated while starved (seen on the custom kernel
