@@ -17,6 +17,11 @@ KTEST_SRC := tests/kernel/vsvmh_test.c
 KTEST_HDR := tests/kernel/harness.h host-kernel/include/uapi/linux/vsvm_host.h
 KERNELS   ?= custom stock
 
+# Programs the extra scenarios (tests/kernel/guest.d/*.files) take from
+# build/: made before the initramfs is packed.
+KTEST_FILES := $(shell sed 's/\#.*//' tests/kernel/guest.d/*.files \
+		 2>/dev/null | grep -o '^build/[^ ]*')
+
 .PHONY: test-kernel kernel-test-bin
 
 kernel-test-bin: $(KTEST_BIN)
@@ -29,5 +34,5 @@ $(KTEST_BIN): $(KTEST_SRC) $(KTEST_HDR)
 		-Ihost-kernel/include/uapi -Itests/kernel $< -o $@ -lpthread
 
 test-kernel: deps
-	@$(MAKE) --no-print-directory kernel-test-bin
+	@$(MAKE) --no-print-directory -j$$(nproc) kernel-test-bin $(KTEST_FILES)
 	@VSVM_TESTS=$(TESTS) tests/kernel/run-all.sh $(KERNELS)
