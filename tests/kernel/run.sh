@@ -19,6 +19,8 @@
 #
 # Logs: build/test-logs/kernel-KIND.console.log (ttyS0: kernel messages
 # and all output) and build/test-logs/kernel-KIND.tap (ttyS1: results).
+# While it runs, build/test-logs/kernel-KIND.monitor is QEMU's monitor
+# (a Unix socket: "info registers", "info cpus" to see where a guest hangs).
 # The run fails on any failed TAP line, on a kernel report in the console
 # log (WARNING, BUG, KASAN, lockdep, Oops, Call Trace, general protection,
 # refcount_t, leaks, hung tasks, panic), on a missing "VSVM-RESULTS-END"
@@ -73,7 +75,9 @@ devpriv=0
 grep -qx 'CONFIG_DEVICE_PRIVATE=y' "$config" 2>/dev/null && devpriv=1
 
 append="console=ttyS0,115200 loglevel=7 panic=-1 oops=panic"
-append="$append transparent_hugepage=madvise hung_task_panic=0"
+# printk.devkmsg=on: the harness's "RUN case" lines to /dev/kmsg are not
+# rate limited away (they place kernel reports next to their case).
+append="$append transparent_hugepage=madvise hung_task_panic=0 printk.devkmsg=on"
 append="$append VSVM_KIND=$kind VSVM_EXPECT_DEVICE_PRIVATE=$devpriv"
 [ -n "${VSVM_TESTS:-}" ] && append="$append VSVM_TESTS=$VSVM_TESTS"
 [ -n "${VSVM_SCENARIOS:-}" ] && append="$append VSVM_SCENARIOS=$VSVM_SCENARIOS"
@@ -92,7 +96,8 @@ while :; do
 	# ttyS0 -> console log, ttyS1 -> results.  -no-reboot: a panic
 	# (panic=-1 reboots at once) ends QEMU instead of booting again.
 	timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg -m 2G -smp 2 \
-		-display none -vga none -monitor none -no-reboot \
+		-display none -vga none -no-reboot \
+		-monitor "unix:$log/kernel-$kind.monitor,server=on,wait=off" \
 		-serial "file:$console" -serial "file:$tap" \
 		-kernel "$kernel" -initrd "$initrd" -append "$append" \
 		</dev/null >"$log/kernel-$kind.qemu.log" 2>&1 &
