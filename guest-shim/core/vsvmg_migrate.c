@@ -882,6 +882,11 @@ void vsvmg_prefetch_done(struct vsvmg_ctx *ctx, const struct vsvm_event_val *ev)
 	struct vsvmg_ctx_stats d = { .prefetch_done = 1 };
 	struct vsvmg_prefetch **pos, *pf = NULL;
 
+	/*
+	 * Counted before anyone can be woken: a waiter that returns and reads
+	 * the stats must see its own completion in them.
+	 */
+	vsvmg_stats_add(ctx, &d);
 	vsvmg_mutex_lock(&ctx->ev_lock);
 	for (pos = &ctx->prefetches; *pos; pos = &(*pos)->next) {
 		if ((*pos)->token == ev->id) {
@@ -908,5 +913,4 @@ void vsvmg_prefetch_done(struct vsvmg_ctx *ctx, const struct vsvm_event_val *ev)
 	vsvmg_mutex_unlock(&ctx->ev_lock);
 	if (pf)
 		vsvmg_complete(&pf->done);
-	vsvmg_stats_add(ctx, &d);
 }
