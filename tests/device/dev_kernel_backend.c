@@ -63,17 +63,23 @@ static void demand_faults_are_counted_and_replayed(void **state)
 	l = RUN(f->dev, f->pg.vm, VSVM_KERNEL_FILL, TEST_VA, count, 9);
 	assert_int_equal(l.status, 0);
 	assert_int_equal(l.result, count);
-	assert_int_equal(l.faults, pages);
-	assert_int_equal(pager_calls(&f->pg), pages);
+	/*
+	 * Each page is a miss at least once.  Two EUs can miss one page in
+	 * the same instant, and one of them can see its record answered and
+	 * gone before it queues: so "at least once", not "exactly once"
+	 * (seen: 11 for 10 pages, once in a make test run).
+	 */
+	assert_in_range(l.faults, pages, 2 * pages);
+	assert_in_range(pager_calls(&f->pg), pages, 2 * pages);
 	assert_int_equal(f->pg.last_access, VP_ACCESS_WRITE);
 	for (i = 0; i < count; i++)
 		assert_int_equal(buf[i], 9);
 	f->dev->ops->vm_stats(f->pg.vm, &st);
-	assert_int_equal(st.faults, pages);
+	assert_int_equal(st.faults, pager_calls(&f->pg));
 	assert_int_equal(st.mapped_bytes, pages * PAGE);
 	dev_kernel_get_stats(f->dev, &ks);
-	assert_int_equal(ks.faults, pages);
-	assert_true(ks.replies >= 1 && ks.replies <= pages);
+	assert_in_range(ks.faults, pages, 2 * pages);
+	assert_true(ks.replies >= 1 && ks.replies <= ks.faults);
 	/* Mapped now: no fault at all. */
 	l = RUN(f->dev, f->pg.vm, VSVM_KERNEL_FILL, TEST_VA, count, 10);
 	assert_int_equal(l.status, 0);
