@@ -100,7 +100,8 @@ run_kernel() {
 	local log=$LOG/test-kernel.log line p f s
 	echo "== booted kernels (make test-kernel; log $log)"
 	tests/kernel/run-all.sh >"$log" 2>&1
-	grep -E '^(kernel-[a-z]+: |not ok|SKIP|# SKIP)' "$log" | sed 's/^/    /'
+	grep -E '^(kernel-[a-z]+: |not ok|SKIP|# SKIP)' "$log" |
+		awk '!seen[$0]++' | sed 's/^/    /'
 	line=$(grep '^test-kernel: ' "$log" | tail -n 1)
 	read -r p f s <<<"$(echo "$line" | sed -n \
 		's/.*: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\1 \2 \3/p')"
