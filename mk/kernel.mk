@@ -8,7 +8,7 @@
 #   make test-kernel TESTS=fault,anon  only the cases whose names contain
 #                                      one of these words
 #
-# The first run builds the test kernel (scripts/test-kernel.sh, ~10-15 min
+# The first run builds the test kernel (scripts/test-kernel.sh, ~9 min
 # on 2 cores) and fetches the stock one (scripts/stock-kernel.sh); both are
 # cached outside the clone, so later runs take a minute or two.
 
