@@ -279,6 +279,13 @@ int main(int argc, char **argv)
 		"vsvm-proxy: served %" PRIu64 " connection(s), %" PRIu64
 		" message(s), %" PRIu64 " command(s), %" PRIu64 " error(s)\n",
 		st.connections_served, st.messages, st.commands, st.errors);
+	fprintf(stderr,
+		"vsvm-proxy: %" PRIu64 " launch(es), %" PRIu64
+		" device fault(s) (%" PRIu64 " forwarded to guests), %" PRIu64
+		" migration(s) (%" PRIu64 " KiB), %" PRIu64
+		" eviction(s), %" PRIu64 " thrashing pin(s)\n",
+		st.launches, st.faults, st.faults_forwarded, st.migrations,
+		st.migrated_bytes >> 10, st.evictions, st.thrash_pins);
 	ret = 0;
 out:
 	for (i = 0; i < o.devices; i++)

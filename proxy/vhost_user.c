@@ -1001,15 +1001,40 @@ static int conn_loop(struct vp_conn *c)
 	}
 }
 
+/* What the operator sees in the proxy's summary, from one VM's contexts. */
+static void conn_add_svm_stats(struct vp_server *srv,
+			       const struct vp_ctx_stats *cs)
+{
+	uint64_t moves = 0, bytes = 0;
+	uint32_t i;
+
+	/* Every move has one destination: summing "to" counts each once. */
+	for (i = 0; i <= VSVM_MAX_DEVICES; i++) {
+		moves += cs->migrations_to[i];
+		bytes += cs->bytes_to[i];
+	}
+	STAT_ADD(srv, launches, cs->launches);
+	STAT_ADD(srv, faults, cs->faults_minor + cs->faults_forwarded);
+	STAT_ADD(srv, faults_forwarded, cs->faults_forwarded);
+	STAT_ADD(srv, migrations, moves);
+	STAT_ADD(srv, migrated_bytes, bytes);
+	STAT_ADD(srv, evictions, cs->evictions);
+	STAT_ADD(srv, thrash_pins, cs->thrash_pins);
+}
+
 /* Free everything but the struct; the thread that ran it may be joined. */
 static void conn_teardown(struct vp_conn *c)
 {
 	struct vp_gpu_stats gs;
+	struct vp_ctx_stats cs;
 	uint32_t i;
 
-	/* Completes every parked submission (into c->gpu's lists). */
-	if (c->svm)
+	if (c->svm) {
+		vp_svm_get_stats(c->svm, &cs);
+		conn_add_svm_stats(c->srv, &cs);
+		/* Completes every parked submission (into c->gpu's lists). */
 		vp_svm_destroy(c->svm);
+	}
 	c->svm = NULL;
 	if (c->gpu) {
 		vp_gpu_get_stats(c->gpu, &gs);

@@ -56,6 +56,14 @@ struct vp_server_stats {
 	/* Summed from each connection's device when it ends. */
 	uint64_t commands;
 	uint64_t bad_chains;
+	/* Summed from each connection's SVM contexts when it ends. */
+	uint64_t launches;
+	uint64_t faults;	      /* device faults, minor + forwarded */
+	uint64_t faults_forwarded;    /* of those, answered by a guest */
+	uint64_t migrations;	      /* granule moves, every direction */
+	uint64_t migrated_bytes;
+	uint64_t evictions;	      /* granules asked back to guest RAM */
+	uint64_t thrash_pins;
 };
 
 struct vp_server;

@@ -31,10 +31,17 @@ guest=$?
 kill -TERM "$proxy"
 wait "$proxy"
 proxy_rc=$?
-echo "== vsvm-proxy: $(tail -n 1 "$dir/proxy.log")"
+tail -n 2 "$dir/proxy.log" | sed 's/^vsvm-proxy: /== vsvm-proxy: /'
 if [ "$proxy_rc" -ne 0 ]; then
 	echo "vsvm-proxy exited with $proxy_rc:"
 	cat "$dir/proxy.log"
+fi
+# The proxy's own accounting must agree that data moved: the hinted and
+# prefetched ranges migrate in every process.
+moved=$(sed -n 's/.* \([0-9][0-9]*\) migration(s).*/\1/p' "$dir/proxy.log")
+if [ "${moved:-0}" -eq 0 ] && [ "$proxy_rc" -eq 0 ]; then
+	echo "vsvm-proxy's summary counts no migration"
+	proxy_rc=1
 fi
 trap - EXIT
 rm -rf "$dir"
