@@ -39,7 +39,7 @@ kill -TERM "$proxy"
 wait "$proxy"; rcp=$?
 proxy=
 tail -n 1 "$dir/vm1.log" "$dir/vm2.log" "$dir/vm3.log"
-echo "proxy: $(tail -n 1 "$dir/proxy.log")"
+tail -n 2 "$dir/proxy.log" | sed "s/^vsvm-proxy: /proxy: /"
 if [ $rc1 -ne 0 ] || [ $rc2 -ne 0 ] || [ $rc3 -ne 0 ] || [ $rcp -ne 0 ]; then
 	echo "vm1=$rc1 vm2=$rc2 vm3=$rc3 proxy=$rcp"
 	cat "$dir"/*.log | tail -n 60

@@ -52,7 +52,7 @@ kill -TERM "$proxy" 2>/dev/null
 wait "$proxy"
 proxy_rc=$?
 proxy=
-echo "== vsvm-proxy: $(tail -n 1 "$dir/proxy.log")"
+tail -n 2 "$dir/proxy.log" | sed "s/^vsvm-proxy: /== vsvm-proxy: /"
 if [ "$proxy_rc" -ne 0 ]; then
 	echo "vsvm-proxy exited with $proxy_rc:"
 	tail -n 40 "$dir/proxy.log"
