@@ -95,7 +95,7 @@ codec_freestanding() {
 
 # The booted-kernel suites (make test-kernel): their cases count one by one,
 # as the unit tests do.  The first run builds the test kernel (cached
-# outside the clone, about 10 min on 2 cores), later runs take minutes.
+# outside the clone, 9 min on 2 cores), later runs take minutes.
 run_kernel() {
 	local log=$LOG/test-kernel.log line p f s
 	echo "== booted kernels (make test-kernel; log $log)"
