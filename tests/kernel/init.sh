@@ -64,8 +64,16 @@ if [ "$loaded" = 1 ]; then
 	args=$(echo "${VSVM_TESTS:-}" | tr ',' ' ')
 	kmsg "vsvmh_test start"
 	# shellcheck disable=SC2086
-	/vsvm/vsvmh_test $args 2>&1 | tee -a "$res"
+	{ /vsvm/vsvmh_test $args 2>&1; echo $? >/tmp/vsvmh_test.rc; } |
+		tee -a "$res"
 	kmsg "vsvmh_test done"
+	# 0: all passed, 1: its failures are "not ok" lines above; anything
+	# else (missing binary, crash, signal) would count no case at all.
+	rc=$(cat /tmp/vsvmh_test.rc 2>/dev/null || echo 255)
+	case $rc in
+	0 | 1) ;;
+	*) tap not-ok vsvmh_test_exit "vsvmh_test exited with $rc" ;;
+	esac
 fi
 
 # Extra scenarios (e.g. vsvm-proxy over the module): each prints TAP.
@@ -74,7 +82,11 @@ for s in /vsvm/guest.d/*.sh; do
 	[ "${VSVM_SCENARIOS:-1}" = 0 ] && break
 	kmsg "scenario $s"
 	echo "# scenario $s" | tee -a "$res"
-	VSVM_LOADED=$loaded timeout 600 sh "$s" 2>&1 | tee -a "$res"
+	{ VSVM_LOADED=$loaded timeout 600 sh "$s" 2>&1
+	  echo $? >/tmp/scenario.rc; } | tee -a "$res"
+	rc=$(cat /tmp/scenario.rc 2>/dev/null || echo 255)
+	[ "$rc" = 0 ] ||
+		tap not-ok "scenario_exit" "$(basename "$s") exited with $rc"
 done
 
 if [ "$loaded" = 1 ]; then
