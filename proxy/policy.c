@@ -403,19 +403,21 @@ void vp_policy_fault(struct vp_ctx *ctx, uint32_t dev, uint64_t va,
 		     enum vp_access access, uint64_t rstart, uint64_t rend)
 {
 	const struct vp_policy *p = ctx->policy;
-	uint64_t now = vp_now_ns(), s, e, stop, word;
+	uint64_t now, s, e, stop, word;
 	struct vp_gran *g;
 	uint32_t loc, pref, target = VSVM_LOC_UNSET;
 
 	ctx->stats.dev_faults[dev]++;
+	/* Without device memory there is nothing to place: no record, clock. */
+	if (!vp_ctx_has_devmem(ctx))
+		return;
+	now = vp_now_ns();
 	g = vp_gran_get(ctx, va);
 	if (g) {
 		if (g->faults[dev] < UINT16_MAX)
 			g->faults[dev]++;
 		g->last_use_ns = now;
 	}
-	if (!vp_ctx_has_devmem(ctx))
-		return;
 	gran_bounds(ctx, va, rstart, rend, &s, &e);
 	/* A write never proceeds while a replica could still be read. */
 	if (access != VP_ACCESS_READ && vp_ctx_has_replicas(ctx, s, e)) {
