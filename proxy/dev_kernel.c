@@ -1022,6 +1022,12 @@ static void *dk_reader_main(void *arg)
 			       strerror(errno));
 			return NULL;
 		}
+		/* End of file: the module closed the queue; poll() would spin. */
+		if (!n) {
+			dk_err(dev, "the fault fd was closed: faults go "
+				    "unanswered");
+			return NULL;
+		}
 		if (n % sizeof(recs[0]))
 			dk_err(dev,
 			       "fault fd returned %zd bytes, not whole "
