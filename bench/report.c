@@ -368,6 +368,21 @@ static void md_num(FILE *f, double v)
 		fprintf(f, "%.4g", v);
 }
 
+/* "median [min - max]", or "-" where there is none. */
+static void md_spread(FILE *f, const struct bench_spread *s)
+{
+	if (!s) {
+		fputs("-", f);
+		return;
+	}
+	md_num(f, s->median);
+	fputs(" [", f);
+	md_num(f, s->min);
+	fputs(" - ", f);
+	md_num(f, s->max);
+	fputs("]", f);
+}
+
 static int write_md(double seconds, int met, int missed, int unmeasured)
 {
 	FILE *f = fopen(bench_path("report.md"), "w");
@@ -401,27 +416,9 @@ static int write_md(double seconds, int met, int missed, int unmeasured)
 				family);
 		}
 		fprintf(f, "| %s | ", m->title);
-		if (m->has_value) {
-			md_num(f, m->value.median);
-			fputs(" [", f);
-			md_num(f, m->value.min);
-			fputs(" - ", f);
-			md_num(f, m->value.max);
-			fputs("]", f);
-		} else {
-			fputs("-", f);
-		}
+		md_spread(f, m->has_value ? &m->value : NULL);
 		fprintf(f, " | %s | ", m->unit);
-		if (m->has_ratio) {
-			md_num(f, m->ratio.median);
-			fputs(" [", f);
-			md_num(f, m->ratio.min);
-			fputs(" - ", f);
-			md_num(f, m->ratio.max);
-			fputs("]", f);
-		} else {
-			fputs("-", f);
-		}
+		md_spread(f, m->has_ratio ? &m->ratio : NULL);
 		fprintf(f, " | %s | %s | %s |\n", m->has_ratio ? m->baseline : "",
 			m->target_text, met_word(m));
 	}
