@@ -188,31 +188,52 @@ out:
 
 /* ---- 1. batches ------------------------------------------------------ */
 
+static int batch_fill_native(void *nc, uint64_t va, uint64_t bytes)
+{
+	return fill_native(nc, BENCH_DEV_WIDE, va, bytes);
+}
+
+static int batch_fill_guest(void *p, uint64_t va, uint64_t bytes)
+{
+	return fill_guest(p, BENCH_DEV_WIDE, va, bytes);
+}
+
+/*
+ * One cold FILL over b pages at va, then BATCH_WARM warm ones: amortized
+ * ns per fault, (cold - median warm) / b; NAN if a launch failed.
+ */
+static double batch_amortized(int (*fill)(void *, uint64_t, uint64_t),
+			      void *who, uint64_t va, uint32_t b)
+{
+	double cold, warm[BATCH_WARM];
+	uint64_t t0, t1, t2;
+	int i;
+
+	t0 = bench_now_ns();
+	if (fill(who, va, b * PAGE))
+		return NAN;
+	t1 = bench_now_ns();
+	cold = (double)(t1 - t0);
+	for (i = 0; i < BATCH_WARM; i++) {
+		if (fill(who, va, b * PAGE))
+			return NAN;
+		t2 = bench_now_ns();
+		warm[i] = (double)(t2 - t1);
+		t1 = t2;
+	}
+	return (cold - bench_median(warm, BATCH_WARM)) / b;
+}
+
 /* Amortized ns per fault of one batch of b faults, cold - warm. */
 static double batch_native(uint32_t b)
 {
 	struct vp_native *nc = native_new(PAGE, 1);
 	uint8_t *buf = bench_host_alloc(b * PAGE, 0);
-	uint64_t va = (uint64_t)(uintptr_t)buf, t0, t1, t2;
-	double v = NAN, cold, warm[BATCH_WARM];
-	int i;
+	uint64_t va = (uint64_t)(uintptr_t)buf;
+	double v = NAN;
 
-	if (!nc || !buf || vp_native_register(nc, buf, b * PAGE, VSVM_PROT_ALL))
-		goto out;
-	t0 = bench_now_ns();
-	if (fill_native(nc, BENCH_DEV_WIDE, va, b * PAGE))
-		goto out;
-	t1 = bench_now_ns();
-	cold = (double)(t1 - t0);
-	for (i = 0; i < BATCH_WARM; i++) {
-		if (fill_native(nc, BENCH_DEV_WIDE, va, b * PAGE))
-			goto out;
-		t2 = bench_now_ns();
-		warm[i] = (double)(t2 - t1);
-		t1 = t2;
-	}
-	v = (cold - bench_median(warm, BATCH_WARM)) / b;
-out:
+	if (nc && buf && !vp_native_register(nc, buf, b * PAGE, VSVM_PROT_ALL))
+		v = batch_amortized(batch_fill_native, nc, va, b);
 	vp_native_destroy(nc);
 	bench_host_free(buf, b * PAGE, 0);
 	return v;
@@ -221,27 +242,11 @@ out:
 static double batch_guest(struct gsim_proc *p, uint32_t b)
 {
 	const uint64_t va = GSIM_WL_BASE + (1ull << 32);
-	uint64_t t0, t1, t2;
-	double v = NAN, cold, warm[BATCH_WARM];
-	int i;
+	double v = NAN;
 
-	if (gsim_proc_mmap_fixed(p, va, b * PAGE) ||
-	    guest_touch(p, va, b * PAGE, 0, 0))
-		goto out;
-	t0 = bench_now_ns();
-	if (fill_guest(p, BENCH_DEV_WIDE, va, b * PAGE))
-		goto out;
-	t1 = bench_now_ns();
-	cold = (double)(t1 - t0);
-	for (i = 0; i < BATCH_WARM; i++) {
-		if (fill_guest(p, BENCH_DEV_WIDE, va, b * PAGE))
-			goto out;
-		t2 = bench_now_ns();
-		warm[i] = (double)(t2 - t1);
-		t1 = t2;
-	}
-	v = (cold - bench_median(warm, BATCH_WARM)) / b;
-out:
+	if (!gsim_proc_mmap_fixed(p, va, b * PAGE) &&
+	    !guest_touch(p, va, b * PAGE, 0, 0))
+		v = batch_amortized(batch_fill_guest, p, va, b);
 	gsim_mm_munmap(p->mm, va, b * PAGE);
 	return v;
 }
