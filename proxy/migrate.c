@@ -1070,8 +1070,6 @@ int vp_ctx_migrate(struct vp_ctx *ctx, const struct vsvm_request *req,
 
 	if (!vp_ctx_has_devmem(ctx))
 		return -VSVM_ERR_STATE;
-	if (req->u.migrate.nr_runs > VSVM_MAX_MAP_RUNS)
-		return -VSVM_ERR_LIMIT;
 	if (vsvm_check_range(va, len, ctx->va_bits))
 		return -VSVM_ERR_RANGE;
 	if (loc != VSVM_LOC_SYSTEM && loc >= ctx->cfg->num_devices)
