@@ -58,11 +58,6 @@ void vp_ctx_free(struct vp_ctx *ctx)
 	free(ctx);
 }
 
-static void unmap_all_devices(struct vp_ctx *ctx, uint64_t va, uint64_t len)
-{
-	vp_ctx_unmap_all(ctx, va, len);
-}
-
 void vp_ctx_cancel(struct vp_ctx *ctx)
 {
 	struct vp_submit *s;
@@ -116,7 +111,7 @@ void vp_ctx_drop_mappings(struct vp_ctx *ctx)
 	pthread_mutex_lock(&ctx->lock);
 	if (ctx->initialised) {
 		vp_range_map_clear(&ctx->maps);
-		unmap_all_devices(ctx, 0, 1ull << ctx->va_bits);
+		vp_ctx_unmap_all(ctx, 0, 1ull << ctx->va_bits);
 		vp_ctx_release(ctx, 0, 1ull << ctx->va_bits);
 	}
 	pthread_mutex_unlock(&ctx->lock);
@@ -292,7 +287,7 @@ static int cmd_map(struct vp_ctx *ctx, const struct vsvm_request *req,
 		const struct vp_range *old = vp_range_map_first_after(m, va);
 
 		if (old && old->start < end) {
-			unmap_all_devices(ctx, va, req->u.map.len);
+			vp_ctx_unmap_all(ctx, va, req->u.map.len);
 			/* Device memory that backed the old mapping goes. */
 			vp_ctx_release(ctx, va, end);
 		}
@@ -339,11 +334,11 @@ static int cmd_unmap(struct vp_ctx *ctx, const struct vsvm_request *req,
 		uint64_t ws, we;
 
 		vp_range_map_remove_whole(&ctx->maps, va, va + len, &ws, &we);
-		unmap_all_devices(ctx, ws, we - ws);
+		vp_ctx_unmap_all(ctx, ws, we - ws);
 		vp_ctx_release(ctx, ws, we);
 	}
 	/* Returns when no device access can reach the old pages. */
-	unmap_all_devices(ctx, va, len);
+	vp_ctx_unmap_all(ctx, va, len);
 	/* Only then may the device memory behind them be reused. */
 	vp_ctx_release(ctx, va, va + len);
 	ctx->last_unmap_seq = req->u.unmap.seq;
@@ -449,7 +444,7 @@ static void set_attr_effects(struct vp_ctx *ctx, uint64_t va, uint64_t end,
 	 * replicas: drop the PTEs so that they come back under the new rules.
 	 */
 	if (types & (1u << VSVM_ATTR_DEVICE_ACCESS | 1u << VSVM_ATTR_READ_MOSTLY))
-		unmap_all_devices(ctx, va, end - va);
+		vp_ctx_unmap_all(ctx, va, end - va);
 	if ((types & 1u << VSVM_ATTR_READ_MOSTLY) &&
 	    vp_ctx_has_replicas(ctx, va, end)) {
 		uint64_t cur = va, stop;
