@@ -191,7 +191,10 @@ int gsim_wl_triad(struct gsim_proc *p, uint32_t device, uint64_t seed,
 		goto out_unmap;
 	if (launch(p, VSVM_KERNEL_TRIAD, device, args, res, &out))
 		goto out_unmap;
-	get(p, a, va, sz);
+	if (get(p, a, va, sz)) {
+		fail(res, "CPU read failed%.0llu%.0llu", 0, 0);
+		goto out_unmap;
+	}
 	for (i = 0; i < n; i++) {
 		volatile double want = vb[i] + scalar * vc[i];
 
@@ -520,7 +523,10 @@ int gsim_wl_hinted(struct gsim_proc *p, uint32_t device, uint64_t seed,
 			goto out_unmap;
 		}
 	}
-	get(p, a, va, sz);
+	if (get(p, a, va, sz)) {
+		fail(res, "CPU read failed%.0llu%.0llu", 0, 0);
+		goto out_unmap;
+	}
 	for (i = 0; i < n; i++) {
 		volatile double want = vb[i] + s2 * vc[i];
 
