@@ -61,6 +61,10 @@ for m in rep.get("metrics", []):
         v = m.get("value")
         if not v or any(k not in v for k in ("min", "median", "max")):
             errors.append(f"metric {mid}: measured but no min/median/max")
+        elif v.get("median") is None:
+            # NaN/inf is written as null: the path under test failed.
+            errors.append(f"metric {mid}: measured but its median is "
+                          "not a number")
         r = m.get("ratio")
         if r is not None and ("baseline" not in r or "spread" not in r):
             errors.append(f"metric {mid}: ratio without baseline/spread")
