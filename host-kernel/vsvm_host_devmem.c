@@ -384,8 +384,10 @@ static void vsvmh_copy_peer(struct vsvmh_devmem_alloc *dst, u64 dst_off,
 
 	/* Within one allocation, copy away from the overlap. */
 	if (dst == src && d > s) {
-		for (i = n; i--;)
+		for (i = n; i--;) {
 			vsvmh_copy_page(dst->pages[d + i], src->pages[s + i]);
+			cond_resched();
+		}
 		return;
 	}
 	for (i = 0; i < n; i++) {
