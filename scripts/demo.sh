@@ -38,8 +38,9 @@ if [ "$proxy_rc" -ne 0 ]; then
 fi
 # The proxy's own accounting must agree that data moved: the hinted and
 # prefetched ranges migrate in every process.
-moved=$(sed -n 's/.* \([0-9][0-9]*\) migration(s).*/\1/p' "$dir/proxy.log")
-if [ "${moved:-0}" -eq 0 ] && [ "$proxy_rc" -eq 0 ]; then
+moved=$(sed -n 's/^vsvm-proxy: .* \([0-9][0-9]*\) migration(s).*/\1/p' \
+	"$dir/proxy.log" | tail -n 1)
+if [ "${moved:-0}" = 0 ] && [ "$proxy_rc" -eq 0 ]; then
 	echo "vsvm-proxy's summary counts no migration"
 	proxy_rc=1
 fi
