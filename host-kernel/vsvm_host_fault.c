@@ -466,8 +466,8 @@ err_closed:
  *
  * Every resolution is checked before any is applied.
  *
- * Return: 0, -EINVAL (@nr out of range, a positive or out-of-range status,
- * non-zero reserved bits), -ENOMEM, -EFAULT.
+ * Return: 0, -EINVAL (@nr out of range, a positive or out-of-range
+ * status), -ENOMEM, -EFAULT.
  */
 int vsvmh_ioctl_fault_reply(struct vsvmh_file *file, void __user *uarg)
 {
