@@ -335,6 +335,10 @@ static int __init vsvmh_init(void)
 	BUILD_BUG_ON(sizeof(struct vsvmh_copy) != 48);
 	BUILD_BUG_ON(sizeof(struct vsvmh_devmem_map) != 40);
 	BUILD_BUG_ON(sizeof(struct vsvmh_vm_stats) != 64);
+	/* vsvmh_access_page() raises a fault with the ACCESS op as is. */
+	BUILD_BUG_ON(VSVMH_ACCESS_READ != VSVMH_FAULT_READ ||
+		     VSVMH_ACCESS_WRITE != VSVMH_FAULT_WRITE ||
+		     VSVMH_ACCESS_ATOMIC_ADD != VSVMH_FAULT_ATOMIC);
 
 	ret = vsvmh_codec_selfcheck();
 	if (ret) {
