@@ -230,8 +230,10 @@ int vp_ctx_install(struct vp_ctx *ctx, uint32_t dev, uint64_t start,
 				ret = -ENOMEM;
 			s = stop;
 		}
+		/* Mapped pieces only: start, end may span the VA space. */
+		vp_gran_note_mapped(ctx, dev, r->start > start ? r->start : start,
+				    e);
 	}
-	vp_gran_note_mapped(ctx, dev, start, end);
 	return ret;
 }
 
@@ -1251,8 +1253,18 @@ int vp_ctx_prefetch(struct vp_ctx *ctx, const struct vsvm_request *req,
 
 		/* Granule by granule: running out is not an error (7.7). */
 		for (cur = va; cur < end; cur = next) {
-			uint32_t shift = vp_ctx_gran_shift(ctx, cur);
+			uint64_t stop;
+			uint32_t shift;
 
+			/*
+			 * Only device data moves: skip guest RAM whole, so the
+			 * guest's len does not set the number of steps.
+			 */
+			if (vp_ctx_loc(ctx, cur, &stop) == VP_LOC_SYS) {
+				next = min64(stop, end);
+				continue;
+			}
+			shift = vp_ctx_gran_shift(ctx, cur);
 			next = min64((cur | ((1ull << shift) - 1)) + 1, end);
 			vp_ctx_move_d2d(ctx, cur, next, want, false);
 		}

@@ -224,6 +224,31 @@ static void granularity_shapes_migrate_requests(void **state)
 	vp_svm_ctx_destroy(e->svm, 5);
 }
 
+/*
+ * A sync PREFETCH over the whole VA space costs what is mapped, not what
+ * the guest named: the device-to-device pass skips guest RAM whole (it
+ * used to step every 2 MiB of len under ctx->lock, 2^27 steps here).
+ */
+static void huge_prefetch_costs_what_is_mapped(void **state)
+{
+	struct p_env *e = *state;
+	struct vsvm_response rsp;
+	struct timespec t0, t1;
+	struct p_guest g;
+
+	p_ctx(e, 6);
+	p_guest_map(e, &g, 6, P_VA, 2 * P_2M, 6);
+	assert_int_equal(p_guest_to_dev(e, &g, 0, g.pages, 0, 0), VSVM_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(p_prefetch(e, 6, 0, 1ull << 48, 1, 0, &rsp),
+			 VSVM_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(rsp.u.prefetch.bytes, 2 * P_2M);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	p_guest_free(&g);
+	vp_svm_ctx_destroy(e->svm, 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +257,7 @@ int main(void)
 		cmocka_unit_test(async_prefetch_beyond_device_memory_is_nospc),
 		cmocka_unit_test(prefetch_state_checks),
 		cmocka_unit_test(granularity_shapes_migrate_requests),
+		cmocka_unit_test(huge_prefetch_costs_what_is_mapped),
 	};
 
 	return cmocka_run_group_tests_name("policy_prefetch", tests, setup,
