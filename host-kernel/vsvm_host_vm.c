@@ -44,6 +44,7 @@
 struct vsvmh_replace {
 	struct vsvmh_mapping *remnant[2];
 	unsigned int nr_remnant;
+	u64 clear_start, clear_end;	/* PTEs to clear */
 };
 
 static void vsvmh_vm_release(struct kref *ref)
@@ -211,6 +212,8 @@ static int vsvmh_replace_prepare(struct vsvmh_gpuvm *vm, u64 start, u64 end,
 
 	lockdep_assert_held(&vm->update_lock);
 	rp->nr_remnant = 0;
+	rp->clear_start = start;
+	rp->clear_end = end;
 	for (node = interval_tree_iter_first(&vm->mappings, start, end - 1);
 	     node; node = interval_tree_iter_next(node, start, end - 1)) {
 		last = container_of(node, struct vsvmh_mapping, node);
@@ -222,8 +225,18 @@ static int vsvmh_replace_prepare(struct vsvmh_gpuvm *vm, u64 start, u64 end,
 		return vm->nr_mappings + adding > VSVMH_MAX_MAPPINGS ?
 		       -ENOSPC : 0;
 	grow = (first->node.start < start) + (vsvmh_mapping_end(last) > end);
-	if (vm->nr_mappings - nr + grow + adding > VSVMH_MAX_MAPPINGS)
-		return -ENOSPC;
+	if (vm->nr_mappings - nr + grow + adding > VSVMH_MAX_MAPPINGS) {
+		if (adding)
+			return -ENOSPC;
+		/*
+		 * An unmap is an invalidation and must not fail: rather than
+		 * split past the limit, drop the straddling mappings whole.
+		 * Removing more than asked is safe; the owner sees faults.
+		 */
+		rp->clear_start = first->node.start;
+		rp->clear_end = vsvmh_mapping_end(last);
+		return 0;
+	}
 
 	if (first->node.start < start) {
 		r = vsvmh_mapping_split(first, first->node.start, start);
@@ -282,8 +295,9 @@ static void vsvmh_mapping_put_list(struct list_head *gone)
  *	already inserted), or NULL to unmap; consumed on success
  *
  * Return: 0 when no device access can reach what the range showed before;
- * -ENOSPC (the VM's mapping limit), -ENOMEM, -EINVAL (the VM was
- * destroyed).  On error the VM is unchanged.
+ * -ENOSPC (the VM's mapping limit; never for an unmap, which removes the
+ * straddling mappings whole instead of splitting past the limit), -ENOMEM,
+ * -EINVAL (the VM was destroyed).  On error the VM is unchanged.
  */
 int vsvmh_vm_replace(struct vsvmh_gpuvm *vm, u64 start, u64 end,
 		     struct vsvmh_mapping *new)
@@ -314,7 +328,7 @@ int vsvmh_vm_replace(struct vsvmh_gpuvm *vm, u64 start, u64 end,
 		vsvmh_vm_link(vm, rp.remnant[i]);
 	if (new)
 		vsvmh_vm_link(vm, new);
-	vsvmh_pt_clear(&vm->pt, start, end);
+	vsvmh_pt_clear(&vm->pt, rp.clear_start, rp.clear_end);
 	mutex_unlock(&vm->lock);
 
 	vsvmh_mapping_put_list(&gone);

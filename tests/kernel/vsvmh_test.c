@@ -1084,6 +1084,35 @@ TEST_F(dev, partial_munmap)
 	EXPECT_EQ(check_at(out, 2 * PAGE, 35, 2 * PAGE), -1);
 }
 
+/*
+ * At the mapping limit, punching a hole would need one more mapping: the
+ * unmap must still succeed (an invalidation cannot fail) and leave no PTE
+ * inside the hole.  It may drop the straddling mapping whole.
+ */
+TEST_F(dev, unmap_at_the_mapping_limit_never_fails)
+{
+	const unsigned int limit = 16384;	/* VSVMH_MAX_MAPPINGS */
+	size_t len = 4 * PAGE;
+	char *buf = map_anon(len), out[8];
+	unsigned int i;
+
+	ASSERT_TRUE(buf);
+	fill(buf, len, 38);
+	ASSERT_RC(mirror(self->fd[0], self->vm, GVA, buf, len, PROT_RW, 0), 0);
+	for (i = 1; i < limit; i++)
+		ASSERT_RC(mirror(self->fd[0], self->vm, GVA + (uint64_t)i * len,
+				 buf, PAGE, PROT_RW, 0), 0);
+	/* Full: a new mirror is refused... */
+	EXPECT_RC(mirror(self->fd[0], self->vm, GVA + (uint64_t)limit * len,
+			 buf, PAGE, PROT_RW, 0), -ENOSPC);
+	ASSERT_RC(dev_read(self->fd[0], self->vm, GVA + PAGE, out, 8), 0);
+	/* ...but a hole in the first one is not. */
+	ASSERT_RC(unmap(self->fd[0], self->vm, GVA + PAGE, PAGE), 0);
+	EXPECT_RC(access_full(self->fd[0], self->vm, VSVMH_ACCESS_READ,
+			      GVA + PAGE, out, 8, VSVMH_ACCESS_NOWAIT, 0, NULL),
+		  -ENODEV);
+}
+
 TEST_F(dev, mremap_moves_pages_away_and_in)
 {
 	size_t len = 4 * PAGE;
