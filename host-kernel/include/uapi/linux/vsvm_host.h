@@ -160,7 +160,9 @@ struct vsvmh_mirror {
  *
  * Removes mirrors and device-memory mappings in the range (splitting those
  * that straddle it) and clears their PTEs.  Returns when no device access
- * can reach the old pages any more.  Also -EPERM on a native VM.
+ * can reach the old pages any more.  Never fails for the mirror limit:
+ * where a split would pass it, the straddling mappings go whole.  Also
+ * -EPERM on a native VM.
  */
 struct vsvmh_range {
 	__u32 vm_id;
